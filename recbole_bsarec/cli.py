@@ -1,0 +1,66 @@
+"""Command line: RecBole-style ``--key=value`` arguments in, one results table out; bad input -> exit 2."""
+
+import sys
+
+from recbole_bsarec.config import PROPERTIES
+from recbole_bsarec.errors import UsageError
+from recbole_bsarec.pipeline import run
+
+DEFAULT_MODEL = "BSARec"
+EMBEDDED_DATASET = "ml-100k"
+QUICKSTART = PROPERTIES / "quickstart.yaml"
+METRICS = (("hit", "HR"), ("ndcg", "NDCG"), ("mrr", "MRR"))
+
+
+def parse_args(argv):
+    """Split out --model, --dataset and --config_files; the rest stay RecBole overrides.
+
+    Without --dataset the run uses the embedded ml-100k with ``properties/quickstart.yaml``.
+    """
+    model, dataset, config_files, overrides = DEFAULT_MODEL, None, [], []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if key in ("--model", "--dataset", "--config_files") and not (sep and value):
+            raise UsageError(f"argument '{arg}' needs a value: write {key}=VALUE")
+        if key == "--model":
+            model = value
+        elif key == "--dataset":
+            dataset = value
+        elif key == "--config_files":
+            config_files += value.split()
+        else:
+            overrides.append(arg)
+    if dataset is None:
+        dataset, config_files = EMBEDDED_DATASET, [str(QUICKSTART)] + config_files
+    return model, dataset, config_files, overrides
+
+
+def results_table(result):
+    """HR, NDCG and MRR at the evaluated cut-offs, validation beside test."""
+    valid, test = result["best_valid_result"], result["test_result"]
+    cutoffs = sorted({int(key.split("@")[1]) for key in test if "@" in key})
+    lines = [
+        f"{result['model']} on {result['dataset']} (best validation epoch, full ranking)",
+        f"{'metric':<10}{'valid':>10}{'test':>10}",
+    ]
+    for name, label in METRICS:
+        for k in cutoffs:
+            key = f"{name}@{k}"
+            if key in test:
+                lines.append(f"{label + '@' + str(k):<10}{valid.get(key, float('nan')):>10.4f}{test[key]:>10.4f}")
+    lines.append(f"log:        {result['log_file']}")
+    lines.append(f"checkpoint: {result['checkpoint']}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """Run one training + evaluation; return the process exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        model, dataset, config_files, overrides = parse_args(argv)
+        result = run(model, dataset, config_file_list=config_files, cmd_args=overrides)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(results_table(result))
+    return 0

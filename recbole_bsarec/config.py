@@ -1,0 +1,95 @@
+"""RecBole's Config with this package's models and yaml: RecBole's defaults, then ours, then the user's."""
+
+import os
+from pathlib import Path
+
+import yaml
+from recbole.config import Config as RecBoleConfig
+from recbole.utils import InputType
+
+from recbole_bsarec.errors import ConfigError, UsageError
+from recbole_bsarec.registry import get_model
+
+
+def properties_dir():
+    """The yaml defaults: inside the installed package, or the repository's top-level folder."""
+    package = Path(__file__).resolve().parent
+    installed = package / "properties"
+    return installed if installed.is_dir() else package.parent / "properties"
+
+
+PROPERTIES = properties_dir()
+BPR_NEGATIVES = {"distribution": "uniform", "sample_num": 1, "alpha": 1.0, "dynamic": False, "candidate_num": 0}
+
+
+class Config(RecBoleConfig):
+    """Layers ``properties/`` over RecBole's defaults and resolves this package's model names.
+
+    Order: RecBole's yaml, our overall.yaml, the yaml of each class in the model's ancestry (an
+    ablation inherits BSARec.yaml), our dataset yaml, then config files, dict and ``cmd_args``.
+
+    ``cmd_args`` are RecBole-style ``--key=value`` overrides (highest priority); unlike RecBole,
+    they are passed in rather than read from ``sys.argv``, so library callers are not affected by
+    their own process's arguments.
+    """
+
+    def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=()):
+        self._cmd_args = list(cmd_args)
+        for file in config_file_list or []:
+            if not os.path.isfile(file):
+                raise UsageError(f"config file '{file}' does not exist: check --config_files")
+        try:
+            super().__init__(model, dataset, config_file_list, config_dict)
+        except yaml.YAMLError as err:
+            raise UsageError(f"config file is not valid yaml: {' '.join(str(err).split())}") from err
+        except (ValueError, KeyError, TypeError, NotImplementedError) as err:
+            raise ConfigError(f"invalid configuration: {err}") from err
+
+    def _load_cmd_line(self):
+        cmd_config_dict = {}
+        for arg in self._cmd_args:
+            key, sep, value = arg[2:].partition("=")
+            if not arg.startswith("--") or not sep or not key:
+                raise UsageError(f"argument '{arg}' is not of the form --key=value (e.g. --epochs=10)")
+            if key in cmd_config_dict and cmd_config_dict[key] != value:
+                raise UsageError(f"--{key} is given twice with different values")
+            cmd_config_dict[key] = value
+        return self._convert_config_dict(cmd_config_dict)
+
+    def _get_model_and_dataset(self, model, dataset):
+        if model is None:
+            model = self.external_config_dict.get("model")
+        if model is None:
+            raise UsageError("no model given: pass --model=NAME (e.g. --model=BSARec)")
+        if isinstance(model, str):
+            model = get_model(model)
+        if dataset is None:
+            dataset = self.external_config_dict.get("dataset")
+        if dataset is None:
+            raise UsageError("no dataset given: pass --dataset=NAME (e.g. --dataset=ml-100k)")
+        return model.__name__, model, dataset
+
+    def _load_internal_config_dict(self, model, model_class, dataset):
+        super()._load_internal_config_dict(model, model_class, dataset)
+        model_files = [PROPERTIES / "model" / f"{cls.__name__}.yaml" for cls in reversed(model_class.__mro__)]
+        dataset_file = PROPERTIES / "dataset" / f"{dataset}.yaml"
+        for file in [PROPERTIES / "overall.yaml", *model_files, dataset_file]:
+            if file.is_file():
+                config_dict = self._update_internal_config_dict(file) or {}
+                if file == dataset_file:
+                    self.parameters["Dataset"] += [k for k in config_dict if k not in self.parameters["Dataset"]]
+
+    def _get_final_config_dict(self):
+        final_config_dict = super()._get_final_config_dict()
+        for key, value in getattr(self.model_class, "fixed_config", {}).items():
+            given = self.external_config_dict.get(key, value)
+            if given != value:
+                raise ConfigError(
+                    f"{key}={given!r} contradicts {self.model}, which fixes {key}={value!r}: drop --{key} or use BSARec"
+                )
+            final_config_dict[key] = value
+        pairwise = getattr(self.model_class, "input_type", None) == InputType.PAIRWISE
+        needs_negatives = pairwise or final_config_dict.get("loss_type") == "BPR"
+        if needs_negatives and final_config_dict.get("train_neg_sample_args") is None:
+            final_config_dict["train_neg_sample_args"] = dict(BPR_NEGATIVES)
+        return final_config_dict

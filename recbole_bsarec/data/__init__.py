@@ -1,0 +1,1 @@
+"""Getting datasets into RecBole's atomic-file layout."""

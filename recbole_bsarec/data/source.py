@@ -1,0 +1,63 @@
+"""Make sure a dataset's atomic files are present before RecBole reads them, downloading RecBole's
+known datasets atomically (into a temporary folder, renamed into place only when complete)."""
+
+import os
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from importlib import resources
+from logging import getLogger
+
+import yaml
+from recbole.utils.url import rename_atomic_files
+
+from recbole_bsarec.errors import DatasetError
+
+DOWNLOAD_TIMEOUT_S = 60
+
+
+def recbole_url(dataset):
+    """The download address RecBole knows for ``dataset``, or None."""
+    table = yaml.safe_load(resources.files("recbole").joinpath("properties/dataset/url.yaml").read_text())
+    return table.get(dataset)
+
+
+def download(dataset, url, dataset_path):
+    """Fetch and unpack ``url`` into ``dataset_path``; on any failure nothing is left behind."""
+    getLogger().info(f"Downloading dataset [{dataset}] from [{url}]")
+    staging = tempfile.mkdtemp(prefix=f"recbole-bsarec-{dataset}-")
+    try:
+        archive = os.path.join(staging, url.rpartition("/")[2])
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(archive, "wb") as out:
+            shutil.copyfileobj(response, out)
+        unpacked = os.path.join(staging, dataset)
+        with zipfile.ZipFile(archive) as bundle:
+            bundle.extractall(unpacked)
+        rename_atomic_files(unpacked, os.path.splitext(os.path.basename(archive))[0], dataset)
+        os.makedirs(os.path.dirname(os.path.abspath(dataset_path)), exist_ok=True)
+        shutil.move(unpacked, dataset_path)
+    except (OSError, zipfile.BadZipFile) as err:
+        reason = " ".join(str(getattr(err, "reason", err)).split())
+        raise DatasetError(
+            f"could not download dataset '{dataset}' from {url} ({reason}); "
+            f"put its atomic files ({dataset}.inter, ...) in {dataset_path}/ and run again"
+        ) from err
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def ensure_dataset(config):
+    """Check that ``config['data_path']`` holds ``<dataset>.inter``; download it if RecBole knows where."""
+    dataset, dataset_path = config["dataset"], os.path.normpath(config["data_path"])
+    if not os.path.exists(dataset_path):
+        url = recbole_url(dataset)
+        if url is None:
+            raise DatasetError(
+                f"dataset '{dataset}' not found: put its RecBole atomic files ({dataset}.inter, ...) "
+                f"in {dataset_path}/ or point --data_path at their parent folder"
+            )
+        download(dataset, url, dataset_path)
+    inter_file = os.path.join(dataset_path, f"{dataset}.inter")
+    if not os.path.isfile(inter_file):
+        raise DatasetError(f"dataset '{dataset}' has no interaction file: expected {inter_file}")

@@ -1,0 +1,58 @@
+"""The one pipeline every command uses: config -> dataset -> model -> trainer -> result."""
+
+import sys
+from logging import getLogger
+
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import init_seed, set_color
+
+from recbole_bsarec.config import Config
+from recbole_bsarec.data.source import ensure_dataset
+from recbole_bsarec.registry import get_trainer
+from recbole_bsarec.runlog import init_run_logger, log_file
+
+
+def build_config(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=()):
+    """The layered Config, with the model's hyperparameters checked before any data is read."""
+    config = Config(model, dataset, config_file_list, config_dict, cmd_args)
+    check = getattr(config.model_class, "check_config", None)
+    if check is not None:
+        check(config)
+    return config
+
+
+def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=(), saved=True):
+    """Train with early stopping on validation, evaluate the best model on test; return the results."""
+    config = build_config(model, dataset, config_file_list, config_dict, cmd_args)
+    ensure_dataset(config)
+    init_seed(config["seed"], config["reproducibility"])
+    init_run_logger(config)
+    logger = getLogger()
+    logger.info(sys.argv)
+    logger.info(config)
+
+    data = create_dataset(config)
+    logger.info(data)
+    train_data, valid_data, test_data = data_preparation(config, data)
+
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    net = config.model_class(config, train_data._dataset).to(config["device"])
+    logger.info(net)
+
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+    best_valid_score, best_valid_result = trainer.fit(
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
+    )
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
+    logger.info(set_color("test result", "yellow") + f": {test_result}")
+    return {
+        "model": config["model"],
+        "dataset": config["dataset"],
+        "best_valid_score": best_valid_score,
+        "best_valid_result": dict(best_valid_result),
+        "test_result": dict(test_result),
+        "log_file": log_file(),
+        "checkpoint": trainer.saved_model_file if saved else None,
+        "device": str(config["device"]),
+    }

@@ -1,0 +1,51 @@
+"""Name lookups: this package's models first, then RecBole's; trainers with safe checkpoints."""
+
+import difflib
+import functools
+from importlib import resources
+
+from recbole.utils import get_model as recbole_get_model
+from recbole.utils import get_trainer as recbole_get_trainer
+
+from recbole_bsarec import model as models
+from recbole_bsarec.errors import ConfigError
+from recbole_bsarec.trainer import SafeCheckpointMixin
+
+MODELS = {name: getattr(models, name) for name in models.__all__}
+
+
+@functools.cache
+def recbole_model_names():
+    """RecBole's model names (by module file), found without importing its optional-dependency models."""
+    names = {}
+    for package in resources.files("recbole.model").iterdir():
+        if package.is_dir() and package.name.endswith("_recommender"):
+            for module in package.iterdir():
+                if module.name.endswith(".py") and not module.name.startswith("_"):
+                    names[module.name[:-3]] = package.name
+    return names
+
+
+def get_model(name):
+    """The model class called ``name``: one of ours, else RecBole's built-in of that name."""
+    if name in MODELS:
+        return MODELS[name]
+    if name.lower() in recbole_model_names():
+        try:
+            return recbole_get_model(name)
+        except AttributeError:
+            pass
+    known = sorted(MODELS) + ["SASRec", "GRU4Rec", "BERT4Rec", "Caser", "FEARec"]
+    close = difflib.get_close_matches(name, list(MODELS) + [n for n in recbole_model_names()], n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise ConfigError(
+        f"unknown model '{name}'{hint}: use one of {', '.join(known)} or another RecBole model name, "
+        "spelled as its class (e.g. --model=SASRec)"
+    )
+
+
+@functools.cache
+def get_trainer(model_type, model_name):
+    """RecBole's trainer for this model, with checkpoints that are atomic and load with weights_only."""
+    trainer_class = recbole_get_trainer(model_type, model_name)
+    return type(trainer_class.__name__, (SafeCheckpointMixin, trainer_class), {})

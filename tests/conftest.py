@@ -1,0 +1,58 @@
+"""Shared fixtures: a tiny synthetic dataset in RecBole's atomic format, and a working folder."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+TINY = str(Path(__file__).with_name("tiny.yaml"))
+N_ITEMS = 40
+
+
+def write_rule_dataset(root, name="rule", n_users=150, length=12, seed=0):
+    """Each user walks the item cycle 1 -> 2 -> ... -> N_ITEMS -> 1 from a random start.
+
+    The next item is a deterministic function of the last one, so a sequential model can learn it.
+    """
+    rng = np.random.default_rng(seed)
+    folder = Path(root) / name
+    folder.mkdir(parents=True)
+    lines = ["user_id:token\titem_id:token\ttimestamp:float"]
+    for user in range(1, n_users + 1):
+        start = int(rng.integers(N_ITEMS))
+        for step in range(length):
+            lines.append(f"{user}\t{(start + step) % N_ITEMS + 1}\t{step}")
+    (folder / f"{name}.inter").write_text("\n".join(lines) + "\n")
+    return str(Path(root))
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """Run inside a temporary folder, so RecBole's log/ and saved/ land there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def rule_data(workdir):
+    """data_path of the synthetic 'rule' dataset."""
+    return write_rule_dataset(workdir / "dataset")
+
+
+def prepare(model, data_path, **overrides):
+    """Config and RecBole data loaders for ``model`` on the 'rule' dataset under ``data_path``."""
+    from recbole.data import create_dataset, data_preparation
+    from recbole.utils import init_seed
+
+    from recbole_bsarec.pipeline import build_config
+
+    config = build_config(model, "rule", [TINY], {"data_path": data_path, **overrides})
+    init_seed(config["seed"], config["reproducibility"])
+    train, valid, test = data_preparation(config, create_dataset(config))
+    return config, train, valid, test
+
+
+def make_model(model, data_path, **overrides):
+    """A freshly initialised ``model`` (eval mode) and its training loader."""
+    config, train, _, _ = prepare(model, data_path, **overrides)
+    return config.model_class(config, train._dataset).eval(), train

@@ -1,0 +1,84 @@
+"""run.py: the results table, and one-line errors with exit code 2 for bad input."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TINY
+
+from recbole_bsarec.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_run_prints_the_metrics_table(rule_data, capsys):
+    code = main(
+        ["--model=BSARec", "--dataset=rule", f"--data_path={rule_data}", f"--config_files={TINY}", "--epochs=1"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    table = out[out.index("BSARec on rule") :].splitlines()
+    assert table[1].split() == ["metric", "valid", "test"]
+    assert [row.split()[0] for row in table[2:11]] == [f"{m}@{k}" for m in ("HR", "NDCG", "MRR") for k in (5, 10, 20)]
+    assert table[11].startswith("log:") and table[12].startswith("checkpoint:")
+    assert os.path.isfile(table[12].split()[1])
+
+
+BAD = [
+    (["--model=NoSuchModel"], "unknown model 'NoSuchModel'"),
+    (["--model=SASrec"], "did you mean"),
+    (["--alpha=1.5"], "alpha=1.5 is outside [0, 1]"),
+    (["--alpha=-0.1"], "alpha=-0.1 is outside [0, 1]"),
+    (["--alpha=high"], "alpha='high' is outside [0, 1]"),
+    (["--c=0"], "c=0 is not an integer >= 1"),
+    (["--c=50"], "use c <= 49"),
+    (["--c=20", "--MAX_ITEM_LIST_LENGTH=20"], "use c <= 19"),
+    (["--n_heads=3"], "n_heads=3 does not divide hidden_size=64"),
+    (["--hidden_dropout_prob=1.0"], "hidden_dropout_prob=1.0 is outside [0, 1)"),
+    (["--loss_type=XYZ"], "loss_type='XYZ' is not supported"),
+    (["--padding_side=middle"], "padding_side='middle' is unknown"),
+    (["--model=BSARecAttnOnly", "--alpha=0.5"], "contradicts BSARecAttnOnly"),
+    (["--dataset=nosuch"], "dataset 'nosuch' not found"),
+    (["epochs=3"], "'epochs=3' is not of the form --key=value"),
+    (["--model"], "needs a value"),
+    (["--config_files=missing.yaml"], "config file 'missing.yaml' does not exist"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_bad_input_is_one_line_and_exit_2(workdir, capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert message in err
+    assert sorted(os.listdir(workdir)) == []
+
+
+def run_py(args, cwd, **env):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=300,
+    )
+
+
+def test_run_py_unknown_model_exits_2_without_traceback(workdir):
+    proc = run_py(["--model=NoSuchModel"], workdir)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "Traceback" not in proc.stderr and "unknown model 'NoSuchModel'" in proc.stderr
+
+
+def test_ml1m_offline_says_where_to_put_the_files_and_leaves_nothing(workdir):
+    unreachable = "http://127.0.0.1:9"
+    proc = run_py(["--model=BSARec", "--dataset=ml-1m"], workdir, http_proxy=unreachable, https_proxy=unreachable)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
+    assert "could not download dataset 'ml-1m'" in proc.stderr
+    assert "ml-1m.inter" in proc.stderr and os.path.join("dataset", "ml-1m") in proc.stderr
+    assert os.listdir(workdir) == []
