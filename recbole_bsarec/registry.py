@@ -7,6 +7,7 @@ from importlib import resources
 from recbole.utils import get_model as recbole_get_model
 from recbole.utils import get_trainer as recbole_get_trainer
 
+from recbole_bsarec import compat  # noqa: F401  (undo recbole's import-time anomaly detection)
 from recbole_bsarec import model as models
 from recbole_bsarec.errors import ConfigError
 from recbole_bsarec.trainer import SafeCheckpointMixin

@@ -55,3 +55,13 @@ def test_registry_finds_ours_and_recboles():
     assert get_model("SASRec") is SASRec
     with pytest.raises(ConfigError, match="unknown model"):
         get_model("NoSuchModel")
+
+
+def test_recbole_models_do_not_leave_anomaly_detection_on():
+    code = (
+        "import sys, torch, recbole_bsarec.pipeline\n"
+        "from recbole_bsarec.registry import get_model\n"
+        "get_model('SASRec'); get_model('GRU4Rec')\n"
+        "sys.exit(torch.is_anomaly_enabled())"
+    )
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
