@@ -2,6 +2,7 @@
 
 import difflib
 import functools
+import importlib
 from importlib import resources
 
 from recbole.utils import get_model as recbole_get_model
@@ -27,6 +28,13 @@ def recbole_model_names():
     return names
 
 
+def recbole_class_name(name):
+    """RecBole's spelling of a model name given in any case (its module is the lower-cased name)."""
+    package = recbole_model_names()[name.lower()]
+    module = importlib.import_module(f"recbole.model.{package}.{name.lower()}")
+    return next((attr for attr in dir(module) if attr.lower() == name.lower()), None)
+
+
 def get_model(name):
     """The model class called ``name``: one of ours, else RecBole's built-in of that name."""
     if name in MODELS:
@@ -34,14 +42,19 @@ def get_model(name):
     if name.lower() in recbole_model_names():
         try:
             return recbole_get_model(name)
+        except ImportError as err:
+            raise ConfigError(f"model '{name}' needs the package '{err.name}': pip install {err.name}") from err
         except AttributeError:
             pass
-    known = sorted(MODELS) + ["SASRec", "GRU4Rec", "BERT4Rec", "Caser", "FEARec"]
-    close = difflib.get_close_matches(name, list(MODELS) + [n for n in recbole_model_names()], n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
+    candidates = {n.lower(): n for n in MODELS} | {n: n for n in recbole_model_names()}
+    close = difflib.get_close_matches(name.lower(), list(candidates), n=1)
+    suggestion = None
+    if close:
+        suggestion = candidates[close[0]] if close[0] not in recbole_model_names() else recbole_class_name(close[0])
+    hint = f" (did you mean {suggestion}?)" if suggestion else ""
+    known = ", ".join(list(MODELS) + ["SASRec", "GRU4Rec", "BERT4Rec", "Caser", "FEARec"])
     raise ConfigError(
-        f"unknown model '{name}'{hint}: use one of {', '.join(known)} or another RecBole model name, "
-        "spelled as its class (e.g. --model=SASRec)"
+        f"unknown model '{name}'{hint}: use one of {known} or another RecBole model, spelled as its class"
     )
 
 

@@ -28,13 +28,15 @@ def test_run_prints_the_metrics_table(rule_data, capsys):
 
 BAD = [
     (["--model=NoSuchModel"], "unknown model 'NoSuchModel'"),
-    (["--model=SASrec"], "did you mean"),
+    (["--model=sasrec"], "(did you mean SASRec?)"),
+    (["--model=BSARc"], "(did you mean BSARec?)"),
     (["--alpha=1.5"], "alpha=1.5 is outside [0, 1]"),
     (["--alpha=-0.1"], "alpha=-0.1 is outside [0, 1]"),
     (["--alpha=high"], "alpha='high' is outside [0, 1]"),
     (["--c=0"], "c=0 is not an integer >= 1"),
     (["--c=50"], "use c <= 49"),
     (["--c=20", "--MAX_ITEM_LIST_LENGTH=20"], "use c <= 19"),
+    (["--MAX_ITEM_LIST_LENGTH=1"], "MAX_ITEM_LIST_LENGTH=1 leaves the frequency branch nothing to filter"),
     (["--n_heads=3"], "n_heads=3 does not divide hidden_size=64"),
     (["--hidden_dropout_prob=1.0"], "hidden_dropout_prob=1.0 is outside [0, 1)"),
     (["--loss_type=XYZ"], "loss_type='XYZ' is not supported"),

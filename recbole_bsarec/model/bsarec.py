@@ -87,6 +87,10 @@ class BSARec(SequentialRecommender):
         c = config["c"]
         if not isinstance(c, numbers.Integral) or c < 1:
             raise ConfigError(f"c={c!r} is not an integer >= 1: c sets the low-pass cut-off, use e.g. c=3")
+        if alpha > 0 and max_len < 2:
+            raise ConfigError(
+                f"MAX_ITEM_LIST_LENGTH={max_len} leaves the frequency branch nothing to filter: use at least 2"
+            )
         if alpha > 0 and kept_bins(c) >= max_len // 2 + 1:
             raise ConfigError(
                 f"c={c} keeps all {max_len // 2 + 1} frequency bins of MAX_ITEM_LIST_LENGTH={max_len}, "
