@@ -1,6 +1,9 @@
 """Command line: RecBole-style ``--key=value`` arguments in, one results table out; bad input -> exit 2."""
 
+import os
 import sys
+
+import yaml
 
 from recbole_bsarec.config import PROPERTIES
 from recbole_bsarec.errors import UsageError
@@ -15,23 +18,33 @@ METRICS = (("hit", "HR"), ("ndcg", "NDCG"), ("mrr", "MRR"))
 def parse_args(argv):
     """Split out --model, --dataset and --config_files; the rest stay RecBole overrides.
 
-    Without --dataset the run uses the embedded ml-100k with ``properties/quickstart.yaml``.
+    The model and dataset come from the command line, else from the config files, else the
+    defaults: BSARec on the embedded ml-100k with ``properties/quickstart.yaml``.
     """
-    model, dataset, config_files, overrides = DEFAULT_MODEL, None, [], []
+    named, config_files, overrides = {}, [], []
     for arg in argv:
         key, sep, value = arg.partition("=")
         if key in ("--model", "--dataset", "--config_files") and not (sep and value):
             raise UsageError(f"argument '{arg}' needs a value: write {key}=VALUE")
-        if key == "--model":
-            model = value
-        elif key == "--dataset":
-            dataset = value
-        elif key == "--config_files":
+        if key == "--config_files":
             config_files += value.split()
+        elif key in ("--model", "--dataset"):
+            named[key[2:]] = value
         else:
             overrides.append(arg)
+    from_files = {}
+    for file in config_files:
+        if os.path.isfile(file):
+            with open(file, encoding="utf-8") as handle:
+                try:
+                    loaded = yaml.safe_load(handle)
+                except yaml.YAMLError as err:
+                    raise UsageError(f"config file '{file}' is not valid yaml: {' '.join(str(err).split())}") from err
+            from_files.update(loaded if isinstance(loaded, dict) else {})
+    model = named.get("model") or from_files.get("model") or DEFAULT_MODEL
+    dataset = named.get("dataset") or from_files.get("dataset")
     if dataset is None:
-        dataset, config_files = EMBEDDED_DATASET, [str(QUICKSTART)] + config_files
+        dataset, config_files = EMBEDDED_DATASET, [str(QUICKSTART), *config_files]
     return model, dataset, config_files, overrides
 
 
@@ -62,5 +75,8 @@ def main(argv=None):
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     print(results_table(result))
     return 0

@@ -41,7 +41,7 @@ class Config(RecBoleConfig):
         try:
             super().__init__(model, dataset, config_file_list, config_dict)
         except yaml.YAMLError as err:
-            raise UsageError(f"config file is not valid yaml: {' '.join(str(err).split())}") from err
+            raise UsageError(f"a config file is not valid yaml: {' '.join(str(err).split())}") from err
         except (ValueError, KeyError, TypeError, NotImplementedError) as err:
             raise ConfigError(f"invalid configuration: {err}") from err
 

@@ -46,16 +46,18 @@ BAD = [
     (["epochs=3"], "'epochs=3' is not of the form --key=value"),
     (["--model"], "needs a value"),
     (["--config_files=missing.yaml"], "config file 'missing.yaml' does not exist"),
+    (["--config_files=broken.yaml"], "config file 'broken.yaml' is not valid yaml"),
 ]
 
 
 @pytest.mark.parametrize(("argv", "message"), BAD, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_bad_input_is_one_line_and_exit_2(workdir, capsys, argv, message):
+    (workdir / "broken.yaml").write_text("epochs: [1, 2\n")
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ")
     assert message in err
-    assert sorted(os.listdir(workdir)) == []
+    assert sorted(os.listdir(workdir)) == ["broken.yaml"]
 
 
 def run_py(args, cwd, **env):
@@ -84,3 +86,10 @@ def test_ml1m_offline_says_where_to_put_the_files_and_leaves_nothing(workdir):
     assert "could not download dataset 'ml-1m'" in proc.stderr
     assert "ml-1m.inter" in proc.stderr and os.path.join("dataset", "ml-1m") in proc.stderr
     assert os.listdir(workdir) == []
+
+
+def test_model_and_dataset_can_come_from_a_config_file(rule_data, capsys, tmp_path):
+    own = tmp_path / "own.yaml"
+    own.write_text(f"model: BSARecScalarBeta\ndataset: rule\ndata_path: {rule_data}\nepochs: 1\n")
+    assert main([f"--config_files={TINY} {own}"]) == 0
+    assert "BSARecScalarBeta on rule" in capsys.readouterr().out
