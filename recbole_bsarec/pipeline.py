@@ -1,5 +1,6 @@
 """The one pipeline every command uses: config -> dataset -> model -> trainer -> result."""
 
+import os
 import sys
 from logging import getLogger
 
@@ -53,6 +54,6 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
         "best_valid_result": dict(best_valid_result),
         "test_result": dict(test_result),
         "log_file": log_file(),
-        "checkpoint": trainer.saved_model_file if saved else None,
+        "checkpoint": os.path.abspath(trainer.saved_model_file) if saved else None,
         "device": str(config["device"]),
     }
