@@ -27,4 +27,5 @@ setup(
         "setuptools<81",  # ray 2.6.3 imports pkg_resources
     ],
     extras_require={"test": ["pytest>=7", "ruff>=0.5"]},
+    entry_points={"console_scripts": ["recbole-bsarec=recbole_bsarec.cli:main"]},
 )

@@ -93,3 +93,9 @@ def test_model_and_dataset_can_come_from_a_config_file(rule_data, capsys, tmp_pa
     own.write_text(f"model: BSARecScalarBeta\ndataset: rule\ndata_path: {rule_data}\nepochs: 1\n")
     assert main([f"--config_files={TINY} {own}"]) == 0
     assert "BSARecScalarBeta on rule" in capsys.readouterr().out
+
+
+def test_installed_command_is_the_same_cli(workdir):
+    command = Path(sys.executable).with_name("recbole-bsarec")
+    proc = subprocess.run([str(command), "--model=NoSuchModel"], cwd=workdir, capture_output=True, text=True)
+    assert proc.returncode == 2 and "unknown model 'NoSuchModel'" in proc.stderr
