@@ -1,18 +1,19 @@
-"""The frequency branch: low-pass by rfft/irfft, beta re-weighting the high-pass part."""
+"""The frequency branch: low-pass keeping the lowest rfft bins (as one real matrix), beta re-weighting
+the high-pass part."""
 
 import math
 
 import pytest
 import torch
 
-from recbole_bsarec.model.layers import FrequencyLayer, kept_bins
+from recbole_bsarec.model.layers import FrequencyLayer, kept_bins, low_pass_matrix
 
 N, D = 50, 8
 
 
 def layer(c, beta=None, scalar_beta=False):
     """A frequency layer with beta set to ``beta`` (sqrt_beta = sqrt(beta))."""
-    module = FrequencyLayer(D, c, hidden_dropout_prob=0.0, layer_norm_eps=1e-12, scalar_beta=scalar_beta).double()
+    module = FrequencyLayer(D, N, c, hidden_dropout_prob=0.0, layer_norm_eps=1e-12, scalar_beta=scalar_beta).double()
     if beta is not None:
         with torch.no_grad():
             module.sqrt_beta.fill_(math.sqrt(beta))
@@ -65,13 +66,30 @@ def projection_matrix(c, length=N):
 
 
 @pytest.mark.parametrize("c", [1, 3, 7])
-def test_fft_form_equals_the_matrix_form(c):
+def test_low_pass_matrix_is_the_fft_filter_and_the_cosine_projector(c):
+    x = torch.randn(4, N, D, dtype=torch.float64)
+    spectrum = torch.fft.rfft(x, dim=1, norm="ortho")
+    fft_low = torch.fft.irfft(spectrum[:, : kept_bins(c)], n=N, dim=1, norm="ortho")
+    torch.testing.assert_close(low_pass_matrix(N, c) @ x, fft_low)
+    torch.testing.assert_close(low_pass_matrix(N, c), projection_matrix(c))
+
+
+@pytest.mark.parametrize("c", [1, 3, 7])
+def test_filter_is_beta_x_plus_one_minus_beta_low_pass(c):
     module = layer(c=c)
     x = torch.randn(4, N, D, dtype=torch.float64)
-    p_c = projection_matrix(c)
     beta = module.beta
-    expected = beta * x + (1 - beta) * torch.einsum("nm,bmd->bnd", p_c, x)
+    expected = beta * x + (1 - beta) * torch.einsum("nm,bmd->bnd", projection_matrix(c), x)
     torch.testing.assert_close(module.filter(x), expected)
+
+
+def test_filter_at_query_positions_is_the_full_filter_there():
+    module = layer(c=3).eval()
+    x = torch.randn(4, N, D, dtype=torch.float64)
+    query_index = torch.tensor([N - 1, 0, 17, N - 1])
+    rows = torch.arange(4)
+    torch.testing.assert_close(module.filter(x, query_index), module.filter(x)[rows, query_index])
+    torch.testing.assert_close(module(x, query_index), module(x)[rows, query_index])
 
 
 def test_beta_is_per_dimension_or_scalar():

@@ -3,10 +3,10 @@
 import pytest
 import torch
 from conftest import make_model
-from recbole.model.layers import MultiHeadAttention, TransformerLayer
+from recbole.model.layers import TransformerLayer
 
 from recbole_bsarec.model.bsarec import right_align
-from recbole_bsarec.model.layers import BSABlock, FrequencyLayer
+from recbole_bsarec.model.layers import BSABlock, FrequencyLayer, SelfAttention
 
 
 def block(alpha, **kwargs):
@@ -19,6 +19,7 @@ def block(alpha, **kwargs):
         attn_dropout_prob=0.0,
         hidden_act="gelu",
         layer_norm_eps=1e-12,
+        max_seq_length=10,
     )
     return BSABlock(alpha, **{**args, **kwargs}).eval()
 
@@ -38,9 +39,9 @@ def test_alpha_one_never_calls_attention(monkeypatch, rule_data):
     def forbidden(*args, **kwargs):
         raise AssertionError("attention was called")
 
-    monkeypatch.setattr(MultiHeadAttention, "forward", forbidden)
+    monkeypatch.setattr(SelfAttention, "forward", forbidden)
     model, train = make_model("BSARecFilterOnly", rule_data)
-    assert not any(isinstance(m, MultiHeadAttention) for m in model.modules())
+    assert not any(isinstance(m, SelfAttention) for m in model.modules())
     assert model.alpha == 1.0
     batch = next(iter(train))
     assert torch.isfinite(model.calculate_loss(batch))

@@ -12,7 +12,7 @@ from recbole.model.loss import BPRLoss
 from torch import nn
 
 from recbole_bsarec.errors import ConfigError
-from recbole_bsarec.model.layers import BSAEncoder, kept_bins
+from recbole_bsarec.model.layers import BSAEncoder, Dropout, kept_bins
 
 
 def keep_prefix(item_seq, item_seq_len):
@@ -67,10 +67,11 @@ class BSARec(SequentialRecommender):
             attn_dropout_prob=self.attn_dropout_prob,
             hidden_act=self.hidden_act,
             layer_norm_eps=self.layer_norm_eps,
+            max_seq_length=self.max_seq_length,
             scalar_beta=self.scalar_beta,
         )
         self.LayerNorm = nn.LayerNorm(self.hidden_size, eps=self.layer_norm_eps)
-        self.dropout = nn.Dropout(self.hidden_dropout_prob)
+        self.dropout = Dropout(self.hidden_dropout_prob)
         self.loss_fct = BPRLoss() if self.loss_type == "BPR" else nn.CrossEntropyLoss()
 
         self.apply(self._init_weights)
@@ -123,14 +124,14 @@ class BSARec(SequentialRecommender):
         item_seq = keep_prefix(item_seq, item_seq_len)
         if self.padding_side == "left":
             item_seq = right_align(item_seq, item_seq_len)
+            query_index = torch.full_like(item_seq_len, item_seq.size(1) - 1)
+        else:
+            query_index = item_seq_len - 1
         position_ids = torch.arange(item_seq.size(1), dtype=torch.long, device=item_seq.device)
         input_emb = self.item_embedding(item_seq) + self.position_embedding(position_ids).unsqueeze(0)
         input_emb = self.dropout(self.LayerNorm(input_emb))
-        attention_mask = self.get_attention_mask(item_seq)
-        output = self.encoder(input_emb, attention_mask, output_all_encoded_layers=False)[-1]
-        if self.padding_side == "left":
-            return output[:, -1]
-        return self.gather_indexes(output, item_seq_len - 1)
+        attention_mask = self.get_attention_mask(item_seq) if self.alpha < 1 else None
+        return self.encoder(input_emb, attention_mask, query_index)
 
     def calculate_loss(self, interaction):
         seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])

@@ -1,0 +1,33 @@
+"""benchmarks/speed.py end to end on a sliver of LastFM: the table and the ratio line (no timings checked)."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_OVERRIDES = ["hidden_size=16", "inner_size=32", "MAX_ITEM_LIST_LENGTH=10"]
+
+
+def test_speed_benchmark_prints_the_table_and_the_ratio(tmp_path):
+    command = [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--max-users", "60", "--epochs", "1"]
+    # one thread: two would spin-wait for each other whenever other work holds a core of a 2-core machine
+    command += ["--warmup", "0", "--threads", "1", "--json", str(tmp_path / "speed.json")]
+    command += [arg for item in TINY_OVERRIDES for arg in ("--config", item)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("BSARec vs SASRec on LastFM (cpu): 60 users")
+    header = (
+        "| model | s/epoch (median) | samples/s | eval s | peak MiB | step GFLOP | step GFLOP/s | fraction of matmul |"
+    )
+    rows = lines[lines.index(header) + 2 :][:2]
+    assert [row.split("|")[1].strip() for row in rows] == ["BSARec", "SASRec"]
+    assert all(len(row.split("|")) == 10 for row in rows)
+    number = r"\d+\.\d\d"
+    assert re.fullmatch(f"ratio BSARec/SASRec: epoch {number}, eval {number}, peak memory {number}", lines[-1])
+    results = json.loads((tmp_path / "speed.json").read_text())["results"]
+    for result in results:  # the --config overrides win over the benchmark's own settings, for both models
+        assert (result["config"]["hidden_size"], result["config"]["MAX_ITEM_LIST_LENGTH"]) == (16, 10)
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "speed.json"]
