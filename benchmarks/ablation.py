@@ -104,8 +104,8 @@ def reference(model):
 # cumulative: each row undoes one more optimisation than the row above
 UNDO = [
     ("shipped BSARec", None),
+    ("- explicit attention when training on CPU (SDPA, its own dropout)", fused_attention_always),
     ("- CPU dropout masks from rand (torch's bernoulli_)", torch_dropout),
-    ("- explicit attention when training on CPU (SDPA)", fused_attention_always),
     ("- last block at the predicted position only", every_position),
     ("- fused GELU (RecBole's FeedForward)", recbole_feed_forward),
     ("- fused QKV + SDPA (RecBole's MultiHeadAttention)", recbole_attention),

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +109,7 @@ def synthetic_ml1m(seed=0):
 
 
 def write_dataset(args, data_path):
-    """Write the chosen dataset's atomic files under ``data_path``; return its name."""
+    """Write the chosen dataset's atomic files under ``data_path``; return its name and interaction count."""
     if args.dataset == "synthetic-ml-1m":
         name, sequences = "synthetic-ml-1m", synthetic_ml1m()
     else:
@@ -116,8 +117,9 @@ def write_dataset(args, data_path):
         if not txt.is_file():
             raise UsageError(f"{txt} not found: pass --shared DIR, the folder holding the paper's LastFM.txt")
         name, sequences = "LastFM", read_sequences(txt)
-    write_sequences(sequences[: args.max_users], data_path, name)
-    return name
+    sequences = sequences[: args.max_users]
+    write_sequences(sequences, data_path, name)
+    return name, sum(len(items) for _, items in sequences)
 
 
 def synchronize(device):
@@ -181,6 +183,7 @@ def measure(spec):
     from recbole_bsarec.pipeline import build_config
     from recbole_bsarec.registry import get_trainer
 
+    warnings.filterwarnings("ignore", category=FutureWarning)  # RecBole's pandas and GradScaler deprecations
     if spec["threads"]:
         torch.set_num_threads(spec["threads"])
     config_dict = {
@@ -217,7 +220,6 @@ def measure(spec):
         "dataset": spec["dataset"],
         "users": dataset.user_num - 1,  # RecBole counts the padding id 0
         "items": dataset.item_num - 1,
-        "interactions": dataset.inter_num,
         "train_samples": train_data.sample_size,
         "parameters": sum(p.numel() for p in model.parameters()),
         "epoch_s": epochs,
@@ -268,7 +270,7 @@ def report_lines(report):
     overrides = " ".join(report["config"])
     lines = [
         f"{' vs '.join(r['model'] for r in results)} on {first['dataset']} ({report['device']}): "
-        f"{first['users']:,} users, {first['items']:,} items, {first['interactions']:,} interactions, "
+        f"{first['users']:,} users, {first['items']:,} items, {report['interactions']:,} interactions, "
         f"{first['train_samples']:,} training samples per epoch",
         f"device: {report['device_name']}, torch {report['torch']}, {first['threads']} threads, "
         f"Python {platform.python_version()}",
@@ -320,7 +322,7 @@ def benchmark(args):
     workdir = tempfile.mkdtemp(prefix="bsarec-speed-")
     try:
         data_path = str(Path(workdir) / "dataset")
-        dataset = write_dataset(args, data_path)
+        dataset, interactions = write_dataset(args, data_path)
         matmul = matmul_gflops(args.device)
         results = [run_child(model, args, data_path, dataset, workdir) for model in args.models]
     finally:
@@ -334,6 +336,7 @@ def benchmark(args):
         "epochs": args.epochs,
         "warmup": args.warmup,
         "matmul": matmul,
+        "interactions": interactions,
         "results": results,
     }
 

@@ -88,3 +88,20 @@ def test_dropout_keeps_each_value_with_probability_one_minus_p_and_keeps_the_mea
     torch.testing.assert_close(dropped[kept], torch.full_like(dropped[kept], 1 / (1 - p)))
     assert abs(dropped.double().mean().item() - 1) < 1e-2
     assert torch.equal(Dropout(p).eval()(x), x)
+
+
+@pytest.mark.parametrize("model_name", VARIANTS)
+def test_mixed_precision_training_step_runs_and_stays_close(rule_data, model_name):
+    model, train = make_model(model_name, rule_data)
+    batch = next(iter(train))
+    model.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model.calculate_loss(batch)
+    loss.backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+    model.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        half = model.full_sort_predict(batch).float()
+    with torch.no_grad():
+        full = model.full_sort_predict(batch)
+    torch.testing.assert_close(half, full, atol=0.05, rtol=0.05)

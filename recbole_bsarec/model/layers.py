@@ -68,13 +68,14 @@ class FrequencyLayer(nn.Module):
 
     def filter(self, input_tensor, query_index=None):
         """Y = beta * X + (1 - beta) * P_c X (one lerp), before dropout and the residual: (B, N, D), or (B, D) at
-        each row's ``query_index`` position. P_c is kept in float64 and cast to the input's precision."""
+        each row's ``query_index`` position. P_c is kept in float64 and cast to the input's precision; LP is
+        cast back to it, as autocast runs the matmul in half precision."""
         beta = self.beta
         if query_index is None:
             low = torch.matmul(self.low_pass_matrix.to(input_tensor.dtype), input_tensor)
-            return torch.lerp(low, input_tensor, beta)
+            return torch.lerp(low.to(input_tensor.dtype), input_tensor, beta)
         rows = self.low_pass_matrix[query_index].to(input_tensor.dtype).unsqueeze(1)
-        low = torch.bmm(rows, input_tensor).squeeze(1)
+        low = torch.bmm(rows, input_tensor).squeeze(1).to(input_tensor.dtype)
         return torch.lerp(low, at_positions(input_tensor, query_index), beta[0])
 
     def forward(self, input_tensor, query_index=None):
