@@ -3,7 +3,7 @@ on LastFM batches for the shipped model, then with the optimisations undone one 
 straightforward reference (tests/reference_bsarec.py), and for RecBole's SASRec, all in one process.
 
 Every variant holds the same weights and trains on the same batches; only the code path differs.
-Usage: python benchmarks/ablation.py [--device cuda] [--steps 20] [--threads N]
+Usage: python benchmarks/ablation.py [--device cuda] [--steps 20] [--threads N] [--shared DIR]
 """
 
 import argparse
@@ -113,7 +113,7 @@ UNDO = [
 ]
 
 
-def prepare(device, threads):
+def prepare(device, threads, shared=SHARED):
     """LastFM's training loader, a BSARec and a SASRec (built as the package builds them)."""
     from recbole.data import create_dataset, data_preparation
     from recbole.utils import init_seed
@@ -123,7 +123,7 @@ def prepare(device, threads):
     if threads:
         torch.set_num_threads(threads)
     data_path = tempfile.mkdtemp(prefix="bsarec-ablation-")
-    convert(SHARED / "LastFM.txt", data_path)
+    convert(Path(shared) / "LastFM.txt", data_path)
     models = {}
     for name in ("BSARec", "SASRec"):
         overrides = {**SETTINGS, "data_path": data_path, "use_gpu": device == "cuda", "state": "WARNING"}
@@ -159,8 +159,9 @@ def main():
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--shared", default=str(SHARED), help="folder holding the paper's LastFM.txt")
     args = parser.parse_args()
-    models, train, device = prepare(args.device, args.threads)
+    models, train, device = prepare(args.device, args.threads, args.shared)
     batches = [batch.to(device) for batch, _ in zip(train, range(args.steps), strict=False)]
     weights = {k: v.clone() for k, v in models["BSARec"].state_dict().items()}
     rows, model = [], models["BSARec"]

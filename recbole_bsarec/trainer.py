@@ -1,5 +1,6 @@
 """Trainer additions layered over whichever RecBole trainer a model uses."""
 
+import torch
 from recbole.utils import set_color
 
 from recbole_bsarec.checkpoint import atomic_save, plain_config
@@ -25,3 +26,30 @@ class SafeCheckpointMixin:
         atomic_save(state, saved_model_file)
         if verbose:
             self.logger.info(set_color("Saving current", "blue") + f": {saved_model_file}")
+
+
+class CompiledLossMixin:
+    """With ``torch_compile: True``, training steps run ``torch.compile(model.calculate_loss)`` (fewer, fused
+    kernels: on a GPU the small models here are launch-bound). If compiling fails, training goes on eagerly
+    after one warning. Evaluation stays eager. See docs/PERFORMANCE.md for when it pays."""
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        if config["torch_compile"]:
+            model.calculate_loss = self._compiled_or_eager(model, torch.compile(model.calculate_loss))
+
+    def _compiled_or_eager(self, model, compiled):
+        """``compiled``, replaced by the model's own ``calculate_loss`` for good at its first failure."""
+        eager = type(model).calculate_loss.__get__(model)
+
+        def calculate_loss(interaction):
+            if model.calculate_loss is eager:
+                return eager(interaction)
+            try:
+                return compiled(interaction)
+            except Exception as err:  # any compiler failure: fall back rather than stop training
+                self.logger.warning(f"torch_compile failed ({type(err).__name__}: {err}); training eagerly")
+                model.calculate_loss = eager
+                return eager(interaction)
+
+        return calculate_loss

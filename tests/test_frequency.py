@@ -90,6 +90,7 @@ def test_filter_at_query_positions_is_the_full_filter_there():
     rows = torch.arange(4)
     torch.testing.assert_close(module.filter(x, query_index), module.filter(x)[rows, query_index])
     torch.testing.assert_close(module(x, query_index), module(x)[rows, query_index])
+    torch.testing.assert_close(module(x, N - 1), module(x)[:, N - 1])
 
 
 def test_beta_is_per_dimension_or_scalar():

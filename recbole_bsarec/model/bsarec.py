@@ -124,7 +124,7 @@ class BSARec(SequentialRecommender):
         item_seq = keep_prefix(item_seq, item_seq_len)
         if self.padding_side == "left":
             item_seq = right_align(item_seq, item_seq_len)
-            query_index = torch.full_like(item_seq_len, item_seq.size(1) - 1)
+            query_index = item_seq.size(1) - 1
         else:
             query_index = item_seq_len - 1
         position_ids = torch.arange(item_seq.size(1), dtype=torch.long, device=item_seq.device)

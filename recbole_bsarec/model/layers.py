@@ -30,7 +30,10 @@ def low_pass_matrix(max_seq_length, c):
 
 
 def at_positions(hidden_states, query_index):
-    """Row b's vector at position ``query_index[b]``: (B, N, D) -> (B, D)."""
+    """Row b's vector at position ``query_index[b]`` (or at ``query_index`` for every row, when it is an int,
+    as a view): (B, N, ...) -> (B, ...)."""
+    if isinstance(query_index, int):
+        return hidden_states[:, query_index]
     return hidden_states[torch.arange(hidden_states.size(0), device=hidden_states.device), query_index]
 
 
@@ -63,20 +66,24 @@ class FrequencyLayer(nn.Module):
 
     @property
     def beta(self):
-        """The learned beta, shape (1, 1, D) or (1, 1, 1)."""
-        return self.sqrt_beta**2
+        """The learned beta, shape (D,) or (1,)."""
+        return self.sqrt_beta.view(-1) ** 2
 
-    def filter(self, input_tensor, query_index=None):
-        """Y = beta * X + (1 - beta) * P_c X (one lerp), before dropout and the residual: (B, N, D), or (B, D) at
-        each row's ``query_index`` position. P_c is kept in float64 and cast to the input's precision; LP is
-        cast back to it, as autocast runs the matmul in half precision."""
-        beta = self.beta
+    def low_pass(self, input_tensor, query_index=None):
+        """LP = P_c X: (B, N, D), or (B, D) from the rows of P_c at ``query_index``. P_c is kept in float64 and
+        cast to the input's precision; LP is cast back to it, as autocast runs the matmul in half precision."""
         if query_index is None:
             low = torch.matmul(self.low_pass_matrix.to(input_tensor.dtype), input_tensor)
-            return torch.lerp(low.to(input_tensor.dtype), input_tensor, beta)
-        rows = self.low_pass_matrix[query_index].to(input_tensor.dtype).unsqueeze(1)
-        low = torch.bmm(rows, input_tensor).squeeze(1).to(input_tensor.dtype)
-        return torch.lerp(low, at_positions(input_tensor, query_index), beta[0])
+        else:
+            rows = self.low_pass_matrix[query_index].to(input_tensor.dtype).unsqueeze(-2)
+            low = torch.matmul(rows, input_tensor).squeeze(-2)
+        return low.to(input_tensor.dtype)
+
+    def filter(self, input_tensor, query_index=None):
+        """Y = beta * X + (1 - beta) * LP (one lerp), before dropout and the residual: (B, N, D), or (B, D) at
+        the ``query_index`` positions."""
+        positions = input_tensor if query_index is None else at_positions(input_tensor, query_index)
+        return torch.lerp(self.low_pass(input_tensor, query_index), positions, self.beta)
 
     def forward(self, input_tensor, query_index=None):
         residual = input_tensor if query_index is None else at_positions(input_tensor, query_index)
@@ -128,8 +135,7 @@ class SelfAttention(nn.Module):
             (query,) = self.heads(self.query(residual).unsqueeze(1))
             weight = torch.cat([self.key.weight, self.value.weight])
             key, value = self.heads(F.linear(input_tensor, weight, torch.cat([self.key.bias, self.value.bias])))
-            rows = torch.arange(attention_mask.size(0), device=attention_mask.device)
-            attention_mask = attention_mask[rows, :, query_index].unsqueeze(2)
+            attention_mask = at_positions(attention_mask.squeeze(1), query_index)[:, None, None]
         context = self.attend(query, key, value, attention_mask.to(query.dtype)).transpose(1, 2).flatten(2)
         if query_index is not None:
             context = context.squeeze(1)
