@@ -3,10 +3,11 @@ on LastFM batches for the shipped model, then with the optimisations undone one 
 straightforward reference (tests/reference_bsarec.py), and for RecBole's SASRec, all in one process.
 
 Every variant holds the same weights and trains on the same batches; only the code path differs.
-Usage: python benchmarks/ablation.py [--device cuda] [--steps 20] [--threads N] [--shared DIR]
+Usage: python benchmarks/ablation.py [--device cuda] [--steps 8] [--rounds 4] [--threads N] [--shared DIR]
 """
 
 import argparse
+import copy
 import statistics
 import sys
 import tempfile
@@ -106,8 +107,8 @@ UNDO = [
     ("shipped BSARec", None),
     ("- explicit attention when training on CPU (SDPA, its own dropout)", fused_attention_always),
     ("- CPU dropout masks from rand (torch's bernoulli_)", torch_dropout),
-    ("- last block at the predicted position only", every_position),
     ("- fused GELU (RecBole's FeedForward)", recbole_feed_forward),
+    ("- last block at the predicted position only", every_position),
     ("- fused QKV + SDPA (RecBole's MultiHeadAttention)", recbole_attention),
     ("- P_c matmul and lerp (reference: rfft/irfft)", reference),
 ]
@@ -134,44 +135,61 @@ def prepare(device, threads, shared=SHARED):
     return models, train, config["device"]
 
 
-def step_time(model, batches, device):
-    """Median seconds of zero_grad + loss + backward + Adam step, over ``batches`` after 3 warm-up steps."""
-    loss_on = getattr(model, "calculate_loss_on", None) or model.calculate_loss
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    model.train()
-    times = []
-    for index, batch in enumerate(batches[:3] + batches):
+class Stepper:
+    """One variant's training step (zero_grad, loss, backward, Adam) and the seconds each took."""
+
+    def __init__(self, model):
+        self.model = model.train()
+        self.loss_on = getattr(model, "calculate_loss_on", None) or model.calculate_loss
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        self.seconds = []
+
+    def step(self, batch, device, record=True):
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        optimizer.zero_grad()
-        loss_on(batch).backward()
-        optimizer.step()
+        self.optimizer.zero_grad()
+        self.loss_on(batch).backward()
+        self.optimizer.step()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        if index >= 3:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        if record:
+            self.seconds.append(time.perf_counter() - start)
+
+
+def variants(models):
+    """(label, model) for the shipped BSARec, each cumulative undo (on its own copy), and SASRec."""
+    built, model = [], models["BSARec"]
+    for label, undo in UNDO:
+        model = undo(copy.deepcopy(model)) if undo else model
+        built.append((label, model))
+    return built + [("RecBole SASRec", models["SASRec"])]
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=8, help="batches per round")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds over all variants (interleaved)")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--shared", default=str(SHARED), help="folder holding the paper's LastFM.txt")
     args = parser.parse_args()
     models, train, device = prepare(args.device, args.threads, args.shared)
     batches = [batch.to(device) for batch, _ in zip(train, range(args.steps), strict=False)]
-    weights = {k: v.clone() for k, v in models["BSARec"].state_dict().items()}
-    rows, model = [], models["BSARec"]
-    for label, undo in UNDO:
-        model.load_state_dict(weights)
-        model = undo(model) if undo else model
-        rows.append((label, step_time(model, batches, device)))
-    rows.append(("RecBole SASRec", step_time(models["SASRec"], batches, device)))
+    steppers = [(label, Stepper(model)) for label, model in variants(models)]
+    for _, stepper in steppers:  # warm-up
+        for batch in batches[:2]:
+            stepper.step(batch, device, record=False)
+    for _ in range(args.rounds):  # interleaved, so that a slow spell of the machine hits every variant alike
+        for _, stepper in steppers:
+            for batch in batches:
+                stepper.step(batch, device)
+    rows = [(label, statistics.median(stepper.seconds)) for label, stepper in steppers]
     shipped, sasrec = rows[0][1], rows[-1][1]
-    print(f"one training step, LastFM batches of 256, N=50, D=64 ({device}, {torch.get_num_threads()} threads)")
+    print(
+        f"one training step, LastFM batches of 256, N=50, D=64 ({device}, {torch.get_num_threads()} threads); "
+        f"median of {args.rounds} x {args.steps} steps, variants interleaved"
+    )
     print("| variant | ms/step | vs shipped | vs SASRec |\n|---|---|---|---|")
     for label, seconds in rows:
         print(f"| {label} | {seconds * 1e3:.1f} | {seconds / shipped:.2f} | {seconds / sasrec:.2f} |")
