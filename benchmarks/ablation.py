@@ -124,7 +124,7 @@ def prepare(device, threads, shared=SHARED):
     if threads:
         torch.set_num_threads(threads)
     data_path = tempfile.mkdtemp(prefix="bsarec-ablation-")
-    convert(Path(shared) / "LastFM.txt", data_path)
+    convert(Path(shared) / "LastFM.txt", data_path, "LastFM")  # not "lastfm": its yaml would change BSARec's settings
     models = {}
     for name in ("BSARec", "SASRec"):
         overrides = {**SETTINGS, "data_path": data_path, "use_gpu": device == "cuda", "state": "WARNING"}

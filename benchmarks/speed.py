@@ -291,7 +291,8 @@ def report_lines(report):
     lines += [
         "",
         f"step: forward + backward of one batch of {first['step_batch']}, median of {STEP_REPEATS}; FLOPs as "
-        "counted by torch.utils.flop_counter (matmuls and attention; FFTs and elementwise ops are not counted); "
+        "counted by torch.utils.flop_counter (matmuls and attention, BSARec's low-pass included; "
+        "elementwise ops are not); "
         "fraction of the float32 matmul throughput",
     ]
     for other in results[1:]:

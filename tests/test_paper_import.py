@@ -53,7 +53,7 @@ def test_same_content_is_left_alone_and_other_content_is_refused(three_users, tm
     before = inter_file.stat()
     assert paper.convert(three_users, tmp_path) == inter_file
     assert inter_file.stat().st_ino == before.st_ino and inter_file.stat().st_mtime_ns == before.st_mtime_ns
-    three_users.write_text("1 2 3\n")
+    three_users.write_text("1 2 3 4\n")
     with pytest.raises(DatasetError, match="already exists with other content"):
         paper.convert(three_users, tmp_path)
     assert inter_file.stat().st_mtime_ns == before.st_mtime_ns
@@ -75,11 +75,13 @@ def test_command_line_prints_where_it_wrote(three_users, tmp_path, capsys):
 
 
 MALFORMED = [
-    ("1 2 3\n2 4 x\n", "line 2 holds a token that is not an integer"),
-    ("1 2 3\n\n2\n", "line 3 has fewer than 2 tokens"),
-    ("1 2 0\n", "line 1 holds an id that is not positive"),
-    ("-1 2 3\n", "line 1 holds an id that is not positive"),
-    ("1 2 3\n1 4 5\n", "line 2 repeats user 1 (first on line 1)"),
+    ("1 2 3 4\n2 4 x 5\n", "line 2 holds a token that is not an integer"),
+    ("1 2 3 4\n\n2 3 4 5\n", "line 2 is empty"),
+    ("1 2 3 4\n2 3 4\n", "line 2 has 2 item(s), fewer than 3"),
+    ("1 2 3 4\n2\n", "line 2 has 0 item(s), fewer than 3"),
+    ("1 2 3 0\n", "line 1 holds an id that is not positive"),
+    ("-1 2 3 4\n", "line 1 holds an id that is not positive"),
+    ("1 2 3 4\n1 4 5 6\n", "line 2 repeats user 1 (first on line 1)"),
     ("", "holds no users"),
 ]
 
@@ -96,7 +98,8 @@ def test_malformed_input_is_one_line_exit_2_and_leaves_no_folder(tmp_path, capsy
 
 def test_paper_lastfm_imports_with_its_published_counts(workdir):
     inter_file = paper.convert(PAPER_DATA / "LastFM.txt", workdir / "dataset")
-    config = build_config("BSARec", "LastFM", [TINY], {"data_path": str(workdir / "dataset")})
+    assert inter_file == workdir / "dataset" / "lastfm" / "lastfm.inter"
+    config = build_config("BSARec", "lastfm", [TINY], {"data_path": str(workdir / "dataset")})
     data = create_dataset(config)
     assert (data.user_num - 1, data.inter_num) == (1090, 52551)  # user_num counts RecBole's padding id 0
     assert len(inter_file.read_text().splitlines()) == 1 + 52551

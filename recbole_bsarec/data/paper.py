@@ -20,8 +20,6 @@ def read_sequences(txt_path):
         raise DatasetError(f"cannot read {txt_path} ({err}): give the path of one of the paper's .txt files") from err
     sequences, first_line = [], {}
     for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
         problem = line_problem(line.split(), first_line)
         if problem:
             raise DatasetError(
@@ -38,8 +36,11 @@ def read_sequences(txt_path):
 
 def line_problem(tokens, first_line):
     """What is wrong with one line's tokens (None if nothing), given the lines of the users seen so far."""
-    if len(tokens) < 2:
-        return "has fewer than 2 tokens (a user id and at least one item id)"
+    if not tokens:
+        return "is empty"
+    if len(tokens) < 4:
+        items = len(tokens) - 1
+        return f"has {items} item(s), fewer than 3 (leave-one-out needs a training, a validation and a test item)"
     try:
         ids = [int(token) for token in tokens]
     except ValueError:
@@ -82,5 +83,6 @@ def write_sequences(sequences, data_path, name):
 
 
 def convert(txt_path, data_path, name=None):
-    """Import one of the paper's ``.txt`` files as RecBole dataset ``name`` (default: the file's stem)."""
-    return write_sequences(read_sequences(txt_path), data_path, name or Path(txt_path).stem)
+    """Import one of the paper's ``.txt`` files as RecBole dataset ``name`` (default: the file's stem in lower
+    case, the name of its ``properties/dataset`` yaml: LastFM.txt -> lastfm)."""
+    return write_sequences(read_sequences(txt_path), data_path, name or Path(txt_path).stem.lower())
