@@ -116,9 +116,10 @@ UNDO = [
 
 def prepare(device, threads, shared=SHARED):
     """LastFM's training loader, a BSARec and a SASRec (built as the package builds them)."""
-    from recbole.data import create_dataset, data_preparation
+    from recbole.data import data_preparation
     from recbole.utils import init_seed
 
+    from recbole_bsarec.data.protocol import create_dataset
     from recbole_bsarec.pipeline import build_config
 
     if threads:

@@ -19,6 +19,14 @@ def properties_dir():
 
 
 PROPERTIES = properties_dir()
+
+
+def packaged(file):
+    """``file``, or the package's own copy of a ``properties/...`` path that is not on disk."""
+    inside = PROPERTIES.parent / file
+    if not os.path.isfile(file) and Path(file).parts[:1] == ("properties",) and inside.is_file():
+        return str(inside)
+    return file
 BPR_NEGATIVES = {"distribution": "uniform", "sample_num": 1, "alpha": 1.0, "dynamic": False, "candidate_num": 0}
 
 
@@ -26,7 +34,10 @@ class Config(RecBoleConfig):
     """Layers ``properties/`` over RecBole's defaults and resolves this package's model names.
 
     Order: RecBole's yaml, our overall.yaml, the yaml of each class in the model's ancestry (an
-    ablation inherits BSARec.yaml), our dataset yaml, then config files, dict and ``cmd_args``.
+    ablation inherits BSARec.yaml), our dataset yaml and its ``model_config`` section for those classes
+    (e.g. the paper's best BSARec hyperparameters on that dataset), then config files, dict and
+    ``cmd_args``. A config file given as ``properties/...`` that is not on disk is looked up among the
+    package's own yaml (so ``--config_files=properties/protocol/paper.yaml`` works from anywhere).
 
     ``cmd_args`` are RecBole-style ``--key=value`` overrides (highest priority); unlike RecBole,
     they are passed in rather than read from ``sys.argv``, so library callers are not affected by
@@ -35,7 +46,8 @@ class Config(RecBoleConfig):
 
     def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=()):
         self._cmd_args = list(cmd_args)
-        for file in config_file_list or []:
+        config_file_list = [packaged(file) for file in config_file_list or []]
+        for file in config_file_list:
             if not os.path.isfile(file):
                 raise UsageError(f"config file '{file}' does not exist: check --config_files")
         try:
@@ -77,7 +89,11 @@ class Config(RecBoleConfig):
             if file.is_file():
                 config_dict = self._update_internal_config_dict(file) or {}
                 if file == dataset_file:
-                    self.parameters["Dataset"] += [k for k in config_dict if k not in self.parameters["Dataset"]]
+                    new = [k for k in config_dict if k not in self.parameters["Dataset"] and k != "model_config"]
+                    self.parameters["Dataset"] += new
+        per_model = self.internal_config_dict.pop("model_config", None) or {}
+        for cls in reversed(model_class.__mro__):
+            self.internal_config_dict.update(per_model.get(cls.__name__, {}))
 
     def _get_final_config_dict(self):
         final_config_dict = super()._get_final_config_dict()

@@ -4,10 +4,11 @@ import os
 import sys
 from logging import getLogger
 
-from recbole.data import create_dataset, data_preparation
+from recbole.data import data_preparation
 from recbole.utils import init_seed, set_color
 
 from recbole_bsarec.config import Config
+from recbole_bsarec.data.protocol import check_protocol, create_dataset, mark_phases
 from recbole_bsarec.data.source import ensure_dataset
 from recbole_bsarec.registry import get_trainer
 from recbole_bsarec.runlog import init_run_logger, log_file
@@ -16,6 +17,7 @@ from recbole_bsarec.runlog import init_run_logger, log_file
 def build_config(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=()):
     """The layered Config, with the model's hyperparameters checked before any data is read."""
     config = Config(model, dataset, config_file_list, config_dict, cmd_args)
+    check_protocol(config)
     check = getattr(config.model_class, "check_config", None)
     if check is not None:
         check(config)
@@ -35,6 +37,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
     data = create_dataset(config)
     logger.info(data)
     train_data, valid_data, test_data = data_preparation(config, data)
+    mark_phases(valid_data, test_data)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     net = config.model_class(config, train_data._dataset).to(config["device"])

@@ -11,7 +11,7 @@ from recbole.utils import get_trainer as recbole_get_trainer
 from recbole_bsarec import compat  # noqa: F401  (undo recbole's import-time anomaly detection)
 from recbole_bsarec import model as models
 from recbole_bsarec.errors import ConfigError
-from recbole_bsarec.trainer import CompiledLossMixin, SafeCheckpointMixin
+from recbole_bsarec.trainer import CompiledLossMixin, HistoryMaskMixin, SafeCheckpointMixin
 
 MODELS = {name: getattr(models, name) for name in models.__all__}
 
@@ -61,6 +61,7 @@ def get_model(name):
 @functools.cache
 def get_trainer(model_type, model_name):
     """RecBole's trainer for this model, with checkpoints that are atomic and load with weights_only, and
-    the optional ``torch_compile`` of the training loss."""
+    the optional ``torch_compile`` of the training loss and ``eval_history_mask``."""
     trainer_class = recbole_get_trainer(model_type, model_name)
-    return type(trainer_class.__name__, (SafeCheckpointMixin, CompiledLossMixin, trainer_class), {})
+    mixins = (SafeCheckpointMixin, CompiledLossMixin, HistoryMaskMixin)
+    return type(trainer_class.__name__, (*mixins, trainer_class), {})

@@ -1,9 +1,11 @@
 """Trainer additions layered over whichever RecBole trainer a model uses."""
 
+import numpy as np
 import torch
 from recbole.utils import set_color
 
 from recbole_bsarec.checkpoint import atomic_save, plain_config
+from recbole_bsarec.data.protocol import history_entries
 
 
 class SafeCheckpointMixin:
@@ -53,3 +55,21 @@ class CompiledLossMixin:
                 return eager(interaction)
 
         return calculate_loss
+
+
+class HistoryMaskMixin:
+    """``eval_history_mask``: in full-sort evaluation, each user's history items (everything before the
+    evaluated target, not only the window) get score 0 as in the reference code (``zero``), are
+    excluded (``exclude``), or keep their scores as in RecBole (``none``)."""
+
+    def evaluate(self, eval_data, *args, **kwargs):
+        self._eval_data = eval_data
+        return super().evaluate(eval_data, *args, **kwargs)
+
+    def _full_sort_batch_eval(self, batched_data):
+        interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)
+        mode = self.config["eval_history_mask"]
+        if mode != "none":
+            rows, items = history_entries(self._eval_data, interaction[self.config["USER_ID_FIELD"]])
+            scores[rows.to(scores.device), items.to(scores.device)] = 0.0 if mode == "zero" else -np.inf
+        return interaction, scores, positive_u, positive_i

@@ -41,14 +41,16 @@ def rule_data(workdir):
 
 def prepare(model, data_path, **overrides):
     """Config and RecBole data loaders for ``model`` on the 'rule' dataset under ``data_path``."""
-    from recbole.data import create_dataset, data_preparation
+    from recbole.data import data_preparation
     from recbole.utils import init_seed
 
+    from recbole_bsarec.data.protocol import create_dataset, mark_phases
     from recbole_bsarec.pipeline import build_config
 
     config = build_config(model, "rule", [TINY], {"data_path": data_path, **overrides})
     init_seed(config["seed"], config["reproducibility"])
     train, valid, test = data_preparation(config, create_dataset(config))
+    mark_phases(valid, test)
     return config, train, valid, test
 
 

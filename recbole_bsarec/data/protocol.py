@@ -1,0 +1,108 @@
+"""The reference code's protocol where it differs from RecBole's, as config switches on RecBole's own
+sequential datasets: ``train_window`` (which prefixes train) and ``eval_history_mask`` (what full-sort
+evaluation does with the items a user has already seen). properties/protocol/paper.yaml turns both on."""
+
+import importlib
+
+import numpy as np
+import torch
+from recbole.data import create_dataset as recbole_create_dataset
+from recbole.data.interaction import Interaction
+from recbole.utils import ModelType
+
+from recbole_bsarec.errors import ConfigError
+
+TRAIN_WINDOWS = ("all", "last")
+HISTORY_MASKS = ("none", "zero", "exclude")
+DEFAULTS = {"train_window": "all", "eval_history_mask": "none"}
+
+
+def check_protocol(config):
+    """Reject unknown values, and switches on a model whose dataset they do not apply to."""
+    for key, allowed in (("train_window", TRAIN_WINDOWS), ("eval_history_mask", HISTORY_MASKS)):
+        if config[key] not in allowed:
+            raise ConfigError(f"{key}={config[key]!r} is unknown: use one of {', '.join(allowed)}")
+        if config[key] != DEFAULTS[key] and config["MODEL_TYPE"] != ModelType.SEQUENTIAL:
+            raise ConfigError(f"{key}={config[key]} applies to sequential models only: drop it for {config['model']}")
+
+
+class ProtocolDatasetMixin:
+    """Keeps each user's whole item sequence (``user_sequences``, for history masking) and, with
+    ``train_window: last``, keeps only the reference code's training samples: targets among the last
+    MAX_ITEM_LIST_LENGTH items before the validation target, each input cut at that window's start.
+
+    The reference code also trains on the window's first item with an all-padding input; RecBole's models
+    cannot take an empty sequence, so that one sample per user is left out.
+    """
+
+    def data_augmentation(self):
+        self.sort(by=[self.uid_field, self.time_field], ascending=True)
+        users = self.inter_feat[self.uid_field].numpy()
+        items = self.inter_feat[self.iid_field].numpy()
+        _, starts = np.unique(users, return_index=True)
+        self.user_sequences = dict(zip(users[starts].tolist(), np.split(items, starts[1:]), strict=True))
+        super().data_augmentation()
+        if self.config["train_window"] == "last":
+            self.keep_last_window()
+
+    def keep_last_window(self):
+        """Drop the training samples before the last window and cut the others' inputs at its start."""
+        users = self.inter_feat[self.uid_field].numpy()
+        _, starts, counts = np.unique(users, return_index=True, return_counts=True)
+        position = np.arange(len(users)) - np.repeat(starts, counts) + 1  # the target's index in its sequence
+        length = np.repeat(counts, counts) + 1  # the user's number of items
+        window_start = np.maximum(0, length - 2 - self.max_item_list_len)
+        training = position <= length - 3  # the last two samples validate and test
+        keep = np.flatnonzero(~training | (position > window_start))
+        old_length = self.inter_feat[self.item_list_length_field].numpy()
+        new_length = np.where(training, position - window_start, old_length)
+        shift = torch.from_numpy(old_length - new_length)[keep]
+        new_length = torch.from_numpy(new_length)[keep]
+        feat = self.inter_feat[keep]
+        lists = {self.item_list_length_field: new_length}
+        for field in feat.interaction:
+            if field.endswith(self.config["LIST_SUFFIX"]):
+                lists[field] = shift_left(feat[field], shift, new_length)
+        feat.update(Interaction(lists))
+        self.inter_feat = feat
+
+
+def shift_left(values, shift, length):
+    """Row i of ``values`` (R, N, ...) moved left by ``shift[i]``, zero from ``length[i]`` on."""
+    steps = torch.arange(values.size(1)).unsqueeze(0)
+    index = (steps + shift.unsqueeze(1)).clamp(max=values.size(1) - 1)
+    inside = steps < length.unsqueeze(1)
+    extra = (1,) * (values.dim() - 2)
+    index = index.view(*index.shape, *extra).expand_as(values)
+    moved = values.gather(1, index)
+    return moved * inside.view(*inside.shape, *extra).to(values.dtype)
+
+
+def create_dataset(config):
+    """RecBole's dataset for ``config``; for sequential models, its class with the protocol switches."""
+    check_protocol(config)
+    if config["MODEL_TYPE"] != ModelType.SEQUENTIAL:
+        return recbole_create_dataset(config)
+    module = importlib.import_module("recbole.data.dataset")
+    base = getattr(module, f"{config['model']}Dataset", module.SequentialDataset)
+    return type(base.__name__, (ProtocolDatasetMixin, base), {})(config)
+
+
+def mark_phases(valid_data, test_data):
+    """Tell evaluation which history each phase masks: validation everything before the validation
+    target (all but the last 2 items), test everything before the test target (all but the last 1)."""
+    valid_data.history_offset, test_data.history_offset = 2, 1
+
+
+def history_entries(eval_data, users):
+    """(row, item) indices of every history item of each evaluated user, for the phase ``eval_data`` is."""
+    offset = getattr(eval_data, "history_offset", None)
+    sequences = getattr(eval_data._dataset, "user_sequences", None)
+    if offset is None or sequences is None:
+        raise ConfigError(
+            "eval_history_mask needs the package's pipeline (recbole_bsarec.pipeline.run): "
+            "its datasets keep the users' histories and mark the evaluation phases"
+        )
+    histories = [sequences[user][:-offset] for user in users.tolist()]
+    rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
+    return torch.from_numpy(rows), torch.from_numpy(np.concatenate(histories))
