@@ -58,7 +58,7 @@ def read_log(path):
     text = Path(path).read_text(encoding="utf-8", errors="replace")
     settings = {}
     for key in KEYS:
-        found = re.search(rf"^{key} = (.*)$", text, re.MULTILINE)
+        found = re.search(rf"^{key} = (.*)$", text, re.MULTILINE) or re.search(rf"'--{key}=([^']+)'", text)
         settings[key] = found.group(1).strip() if found else None
     test = re.search(r"test result.*?: (OrderedDict\(.*\)|\{.*\})", text)
     if not test:
@@ -95,6 +95,7 @@ def reevaluate(run, mask):
     state = torch.load(run["checkpoint"], weights_only=True, map_location="cpu")
     saved = state["config"]
     overrides = {key: saved[key] for key in REBUILD if key in saved}
+    overrides["data_path"] = str(Path(saved["data_path"]).parent)  # RecBole saved it with the dataset appended
     config = build_config(saved["model"], saved["dataset"], None, {**overrides, "eval_history_mask": mask})
     init_seed(config["seed"], config["reproducibility"])
     train, valid, test = data_preparation(config, create_dataset(config))

@@ -32,6 +32,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
     init_run_logger(config)
     logger = getLogger()
     logger.info(sys.argv)
+    logger.info(f"\nmodel = {config['model']}\ndataset = {config['dataset']}")
     logger.info(config)
 
     data = create_dataset(config)
