@@ -31,7 +31,6 @@ KEYS = ["model", "dataset", "seed", "train_window", "eval_history_mask"]
 # what rebuilds a run's data and model from its checkpoint's saved configuration
 REBUILD = [
     "seed",
-    "data_path",
     "MAX_ITEM_LIST_LENGTH",
     "train_window",
     "use_gpu",
