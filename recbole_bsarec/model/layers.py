@@ -58,7 +58,6 @@ class FrequencyLayer(nn.Module):
 
     def __init__(self, hidden_size, max_seq_length, c, hidden_dropout_prob, layer_norm_eps, scalar_beta=False):
         super().__init__()
-        self.c_bins = kept_bins(c)
         self.sqrt_beta = nn.Parameter(torch.randn(1, 1, 1 if scalar_beta else hidden_size))
         self.register_buffer("low_pass_matrix", low_pass_matrix(max_seq_length, c), persistent=False)
         self.out_dropout = Dropout(hidden_dropout_prob)
