@@ -2,9 +2,13 @@
 
 import enum
 import os
+import pickle
 import tempfile
+import zipfile
 
 import torch
+
+from recbole_bsarec.errors import UsageError
 
 PRIMITIVES = (str, int, float, bool, type(None))
 
@@ -40,3 +44,23 @@ def atomic_save(state, path):
     except BaseException:
         os.unlink(tmp_path)
         raise
+
+
+def load_checkpoint(path, config, device="cpu"):
+    """A checkpoint this package wrote, for ``config``'s model and dataset; anything else is a UsageError."""
+    if not os.path.isfile(path):
+        raise UsageError(f"checkpoint '{path}' does not exist; give the path of a .pth file a run saved")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as err:
+        reason = " ".join(str(err).split())[:200]
+        raise UsageError(f"checkpoint '{path}' is truncated or corrupt ({reason}); use another checkpoint") from err
+    if not isinstance(state, dict) or not isinstance(state.get("config"), dict) or "state_dict" not in state:
+        raise UsageError(f"checkpoint '{path}' was not written by recbole-bsarec; use a checkpoint a run saved")
+    for key in ("model", "dataset"):
+        if str(state["config"].get(key)).lower() != str(config[key]).lower():
+            raise UsageError(
+                f"checkpoint '{path}' is for {key} {state['config'].get(key)}, not {config[key]}; "
+                f"resume with --{key}={state['config'].get(key)} or use another checkpoint"
+            )
+    return state

@@ -27,6 +27,8 @@ def packaged(file):
     if not os.path.isfile(file) and Path(file).parts[:1] == ("properties",) and inside.is_file():
         return str(inside)
     return file
+
+
 BPR_NEGATIVES = {"distribution": "uniform", "sample_num": 1, "alpha": 1.0, "dynamic": False, "candidate_num": 0}
 
 

@@ -45,6 +45,8 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
     logger.info(net)
 
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+    if config["resume"]:
+        trainer.resume_checkpoint(config["resume"])
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )
@@ -55,7 +57,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
         "model": config["model"],
         "dataset": config["dataset"],
         "best_valid_score": best_valid_score,
-        "best_valid_result": dict(best_valid_result),
+        "best_valid_result": dict(best_valid_result or {}),
         "test_result": dict(test_result),
         "log_file": log_file(),
         "checkpoint": os.path.abspath(trainer.saved_model_file) if saved else None,

@@ -4,13 +4,19 @@ import numpy as np
 import torch
 from recbole.utils import set_color
 
-from recbole_bsarec.checkpoint import atomic_save, plain_config
+from recbole_bsarec.checkpoint import atomic_save, load_checkpoint, plain_config
 from recbole_bsarec.data.protocol import history_entries
+from recbole_bsarec.errors import UsageError
 
 
 class SafeCheckpointMixin:
     """Saves RecBole's checkpoint fields with the config as plain values, so torch>=2.6 loads them
     with weights_only=True (RecBole pickles its Config object), and writes them atomically."""
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        """RecBole's validation, remembered: RecBole saves a new best checkpoint before it records the result."""
+        valid_score, self._valid_result = super()._valid_epoch(valid_data, show_progress=show_progress)
+        return valid_score, self._valid_result
 
     def _save_checkpoint(self, epoch, verbose=True, **kwargs):
         if not self.config["single_spec"] and self.config["local_rank"] != 0:
@@ -21,6 +27,7 @@ class SafeCheckpointMixin:
             "epoch": epoch,
             "cur_step": self.cur_step,
             "best_valid_score": float(self.best_valid_score),
+            "best_valid_result": {k: float(v) for k, v in getattr(self, "_valid_result", {}).items()},
             "state_dict": self.model.state_dict(),
             "other_parameter": self.model.other_parameter(),
             "optimizer": self.optimizer.state_dict(),
@@ -28,6 +35,28 @@ class SafeCheckpointMixin:
         atomic_save(state, saved_model_file)
         if verbose:
             self.logger.info(set_color("Saving current", "blue") + f": {saved_model_file}")
+
+    def resume_checkpoint(self, resume_file):
+        """Continue training from ``resume_file``: weights, optimizer, epoch, early-stopping counter and best
+        validation result; the checkpoint goes on being updated in place. A checkpoint of another model or
+        dataset, or one that does not fit this configuration, is a UsageError."""
+        checkpoint = load_checkpoint(resume_file, self.config, self.device)
+        try:
+            self.model.load_state_dict(checkpoint["state_dict"])
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            reason = " ".join(str(err).split())[:200]
+            raise UsageError(
+                f"checkpoint '{resume_file}' does not fit this configuration ({reason}); "
+                "resume with the options it was trained with"
+            ) from err
+        self.model.load_other_parameter(checkpoint.get("other_parameter"))
+        self.saved_model_file = str(resume_file)
+        self.start_epoch = checkpoint["epoch"] + 1
+        self.cur_step = checkpoint["cur_step"]
+        self.best_valid_score = checkpoint["best_valid_score"]
+        self.best_valid_result = checkpoint.get("best_valid_result") or None
+        self.logger.info(f"Checkpoint {resume_file} loaded; training resumes at epoch {self.start_epoch}")
 
 
 class CompiledLossMixin:

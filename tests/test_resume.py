@@ -1,0 +1,79 @@
+"""Resuming training from a checkpoint (``--resume=PATH``), and checkpoints that cannot be resumed."""
+
+import pytest
+import torch
+from conftest import TINY, prepare
+
+from recbole_bsarec.cli import main
+from recbole_bsarec.errors import UsageError
+from recbole_bsarec.pipeline import run
+from recbole_bsarec.registry import get_trainer
+
+
+def trainer_for(model, data_path, **overrides):
+    config, train, _, _ = prepare(model, data_path, **overrides)
+    net = config.model_class(config, train._dataset)
+    return get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+
+
+def test_resume_restores_weights_optimizer_epoch_and_best_result(rule_data):
+    first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2})
+    saved = torch.load(first["checkpoint"], weights_only=True)
+    trainer = trainer_for("BSARec", rule_data)
+    trainer.resume_checkpoint(first["checkpoint"])
+
+    assert trainer.start_epoch == saved["epoch"] + 1
+    assert trainer.best_valid_score == pytest.approx(first["best_valid_score"])
+    assert trainer.best_valid_result == pytest.approx(first["best_valid_result"])
+    assert trainer.saved_model_file == first["checkpoint"]
+    for name, tensor in trainer.model.state_dict().items():
+        assert torch.equal(tensor, saved["state_dict"][name]), name
+    moments = trainer.optimizer.state_dict()["state"]
+    assert all(torch.equal(moments[k]["exp_avg"], v["exp_avg"]) for k, v in saved["optimizer"]["state"].items())
+
+
+def test_resumed_run_continues_to_the_last_epoch_and_evaluates(rule_data):
+    first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2})
+    start = torch.load(first["checkpoint"], weights_only=True)["epoch"] + 1
+    resumed = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 5, "resume": first["checkpoint"]})
+
+    assert resumed["checkpoint"] == first["checkpoint"]
+    assert set(resumed["test_result"]) == set(first["test_result"])
+    # the resumed run trained on from where the first stopped and kept improving on its validation score
+    assert resumed["best_valid_score"] >= first["best_valid_score"]
+    assert torch.load(resumed["checkpoint"], weights_only=True)["epoch"] >= start - 1
+
+
+def test_checkpoint_of_another_model_is_one_clear_line(rule_data):
+    first = run("SASRec", "rule", [TINY], {"data_path": rule_data, "epochs": 1})
+    with pytest.raises(UsageError, match="is for model SASRec, not BSARec; resume with --model=SASRec"):
+        trainer_for("BSARec", rule_data).resume_checkpoint(first["checkpoint"])
+
+
+def test_checkpoint_of_another_configuration_is_one_clear_line(rule_data):
+    first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1})
+    with pytest.raises(UsageError, match="does not fit this configuration"):
+        trainer_for("BSARec", rule_data, hidden_size=32).resume_checkpoint(first["checkpoint"])
+
+
+@pytest.mark.parametrize("damage", ["truncated", "missing", "not_ours"])
+def test_bad_checkpoint_exits_2_and_keeps_the_file(rule_data, capsys, damage):
+    first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1})
+    path = first["checkpoint"]
+    if damage == "truncated":
+        data = open(path, "rb").read()
+        open(path, "wb").write(data[: len(data) // 2])
+    elif damage == "missing":
+        path = path + ".gone"
+    else:
+        torch.save({"weights": torch.zeros(2)}, path)
+    before = open(path, "rb").read() if damage != "missing" else None
+
+    argv = ["--model=BSARec", "--dataset=rule", f"--config_files={TINY}", f"--data_path={rule_data}"]
+    assert main([*argv, f"--resume={path}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and path in err
+    expected = {"truncated": "truncated or corrupt", "missing": "does not exist", "not_ours": "not written by"}
+    assert expected[damage] in err
+    if before is not None:
+        assert open(path, "rb").read() == before
