@@ -3,11 +3,11 @@
 import enum
 import os
 import pickle
-import tempfile
 import zipfile
 
 import torch
 
+from recbole_bsarec.atomic import replacing
 from recbole_bsarec.errors import UsageError
 
 PRIMITIVES = (str, int, float, bool, type(None))
@@ -32,18 +32,8 @@ def plain_config(config):
 
 def atomic_save(state, path):
     """Write ``state`` to a temporary file beside ``path``, then rename it over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix=".tmp-", suffix=".pth", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        os.unlink(tmp_path)
-        raise
+    with replacing(path, "wb") as handle:
+        torch.save(state, handle)
 
 
 def load_checkpoint(path, config, device="cpu"):

@@ -69,6 +69,8 @@ def results_table(result):
 def main(argv=None):
     """Run one training + evaluation; return the process exit code."""
     argv = sys.argv[1:] if argv is None else argv
+    if any(arg.partition("=")[0] == "--search" for arg in argv):
+        return search_main(argv)
     try:
         model, dataset, config_files, overrides = parse_args(argv)
         result = run(model, dataset, config_file_list=config_files, cmd_args=overrides)
@@ -79,4 +81,28 @@ def main(argv=None):
         print("interrupted", file=sys.stderr)
         return 130
     print(results_table(result))
+    return 0
+
+
+def search_main(argv):
+    """``--search=SPACE.yaml``: a Ray Tune search; prints the trial table and where the outputs are."""
+    from recbole_bsarec.search.table import to_markdown
+    from recbole_bsarec.search.tuner import parse_search_args, search
+
+    try:
+        space_file, options, rest = parse_search_args(argv)
+        model, dataset, config_files, overrides = parse_args(rest)
+        outcome = search(model, dataset, config_files, overrides, space_file, options)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: continue with the same command and --resume", file=sys.stderr)
+        return 130
+    spec, paths = outcome["spec"], outcome["paths"]
+    print(f"search {spec['name']}: {len(outcome['rows'])} trials of {spec['model']} on {spec['dataset']}")
+    print(to_markdown(outcome["rows"], list(spec["space"]), spec["metric"]))
+    for label, path in paths.items():
+        print(f"{label + ':':<6}{path}")
+    print(f"ray:  {spec['folder']}")
     return 0

@@ -24,8 +24,8 @@ def build_config(model=None, dataset=None, config_file_list=None, config_dict=No
     return config
 
 
-def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=(), saved=True):
-    """Train with early stopping on validation, evaluate the best model on test; return the results."""
+def setup(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=()):
+    """Config, data loaders and a trainer holding the model, ready to fit; the run's log starts here."""
     config = build_config(model, dataset, config_file_list, config_dict, cmd_args)
     ensure_dataset(config)
     init_seed(config["seed"], config["reproducibility"])
@@ -47,10 +47,19 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
     if config["resume"]:
         trainer.resume_checkpoint(config["resume"])
+    return config, trainer, (train_data, valid_data, test_data)
+
+
+def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=(), saved=True):
+    """Train with early stopping on validation, evaluate the best model on test; return the results."""
+    config, trainer, (train_data, valid_data, test_data) = setup(
+        model, dataset, config_file_list, config_dict, cmd_args
+    )
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    logger = getLogger()
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
     return {

@@ -1,0 +1,28 @@
+"""Files that appear whole or not at all: written under a temporary name beside the target, then renamed."""
+
+import os
+import tempfile
+from contextlib import contextmanager
+
+
+@contextmanager
+def replacing(path, mode="w"):
+    """An open temporary file beside ``path``; it replaces ``path`` when the block ends without an error."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        os.unlink(tmp_path)
+        raise
+
+
+def write_text(path, text):
+    """Write ``text`` to ``path`` atomically."""
+    with replacing(path) as handle:
+        handle.write(text)

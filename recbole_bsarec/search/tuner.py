@@ -1,0 +1,252 @@
+"""The search command: validate everything up front, then Ray Tune's Tuner (hyperopt or grid, ASHA) over
+trials of the one pipeline; write the trial table and the best settings; resume an interrupted search."""
+
+import json
+import os
+
+from recbole_bsarec.config import packaged
+from recbole_bsarec.data.source import ensure_dataset
+from recbole_bsarec.errors import ConfigError, UsageError
+from recbole_bsarec.pipeline import build_config
+from recbole_bsarec.search.space import corners, grid_size, load_space, param_space
+
+DEFAULTS = {
+    "samples": None,
+    "algo": "hyperopt",
+    "scheduler": "asha",
+    "grace_period": None,
+    "reduction_factor": 2,
+    "initial_points": None,
+    "cpus_per_trial": 1.0,
+    "gpus_per_trial": 0.0,
+    "address": None,
+    "max_failures": 1,
+    "max_concurrent": None,
+    "name": None,
+    "storage": "searches",
+    "resume": False,
+}
+NUMBERS = {
+    "samples": int,
+    "grace_period": int,
+    "reduction_factor": float,
+    "initial_points": int,
+    "cpus_per_trial": float,
+    "gpus_per_trial": float,
+    "max_failures": int,
+    "max_concurrent": int,
+}
+CHOICES = {"algo": ("hyperopt", "grid"), "scheduler": ("asha", "none")}
+RAY_SETS = ("gpu_id", "use_gpu", "data_path", "config_files")
+
+
+def parse_search_args(argv):
+    """Split ``--search=FILE`` and the search options (``--samples=8``, ``--gpus-per-trial=0.5``, ``--resume``...)
+    from the RecBole arguments; returns (space file, options, the other arguments)."""
+    options, rest, space_file = dict(DEFAULTS), [], None
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        name = key[2:].replace("-", "_")
+        if key == "--search":
+            space_file = value
+        elif key == "--resume" and not sep:
+            options["resume"] = True
+        elif key.startswith("--") and name in DEFAULTS and name != "resume":
+            if not (sep and value):
+                raise UsageError(f"argument '{arg}' needs a value: write {key}=VALUE")
+            options[name] = convert(key, name, value)
+        else:
+            rest.append(arg)
+    if not space_file:
+        raise UsageError("--search needs the search space's yaml: --search=properties/search/bsarec.yaml")
+    return space_file, options, rest
+
+
+def convert(key, name, value):
+    """``value`` of option ``key`` as its type; a wrong one is a UsageError naming the option."""
+    if name in NUMBERS:
+        try:
+            number = NUMBERS[name](value)
+        except ValueError as err:
+            raise UsageError(f"{key}={value} is not a number") from err
+        low = 0 if name in ("gpus_per_trial", "max_failures") else 1 if name != "cpus_per_trial" else 0.01
+        if number < low:
+            raise UsageError(f"{key}={value} must be at least {low}")
+        return number
+    if name in CHOICES and value not in CHOICES[name]:
+        raise UsageError(f"{key}={value} is unknown: use one of {', '.join(CHOICES[name])}")
+    return value
+
+
+def plan(model, dataset, config_files, cmd_args, space_file, options, config_dict=None):
+    """Everything a trial needs, checked before Ray starts: the dataset exists, every searched key is a
+    setting of the model and every value of it builds a valid configuration. Paths become absolute because
+    each trial runs in its own folder, possibly on another machine."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    try:
+        return checked_plan(model, dataset, config_files, cmd_args, space_file, options, config_dict)
+    finally:  # RecBole's Config writes its gpu_id there; Ray must still see every GPU of this machine
+        if visible is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = visible
+
+
+def checked_plan(model, dataset, config_files, cmd_args, space_file, options, config_dict):
+    """plan's work."""
+    for arg in cmd_args:
+        key = arg[2:].partition("=")[0]
+        if key == "resume":
+            raise UsageError("--resume=PATH resumes one training run; a search resumes with --resume alone")
+        if key in ("gpu_id", "use_gpu"):
+            raise UsageError(f"--{key} is set per trial from Ray's assignment in a search: use --gpus-per-trial")
+    space = load_space(space_file)
+    config_files = [os.path.abspath(packaged(file)) for file in config_files]
+    data_args = [arg for arg in cmd_args if arg.startswith("--data_path=")]
+    cmd_args = [arg for arg in cmd_args if not arg.startswith("--data_path=")]
+    config_dict = dict(config_dict or {})
+    if data_args:
+        config_dict["data_path"] = data_args[-1].partition("=")[2]
+    config = build_config(model, dataset, config_files, config_dict, cmd_args)
+    config_dict["data_path"] = os.path.dirname(os.path.abspath(config["data_path"]))
+    ensure_dataset(config)
+    fixed = sorted(set(space) & {arg[2:].partition("=")[0] for arg in cmd_args})
+    if fixed:
+        raise UsageError(f"{', '.join(fixed)} is both searched and fixed by --{fixed[0]}=...: drop one of them")
+    unknown = [key for key in space if key not in config.final_config_dict or key in RAY_SETS]
+    if unknown:
+        raise UsageError(
+            f"search space '{space_file}': {', '.join(unknown)} is not a setting {config['model']} can search"
+        )
+    for values in corners(space):
+        try:
+            build_config(model, dataset, config_files, {**config_dict, **values}, cmd_args)
+        except ConfigError as err:
+            raise UsageError(f"search space '{space_file}' holds an impossible configuration: {err}") from err
+    epochs = config["epochs"]
+    name = options["name"] or f"{config['model']}-{config['dataset']}"
+    shown = [f"--config_files='{' '.join([*config_files, 'BEST_YAML'])}'", *cmd_args]
+    shown.append(f"--data_path={config_dict['data_path']}")
+    return {
+        "model": config["model"],
+        "dataset": config["dataset"],
+        "config_files": config_files,
+        "config_dict": config_dict,
+        "cmd_args": cmd_args,
+        "space_file": os.path.abspath(space_file),
+        "space": {key: [kind, values] for key, (kind, values) in space.items()},
+        "metric": config["valid_metric"].lower(),
+        "mode": "max" if config["valid_metric_bigger"] else "min",
+        "epochs": epochs,
+        "seed": config["seed"],
+        "name": name,
+        "folder": os.path.join(os.path.abspath(options["storage"]), name),
+        "shown_args": shown,
+        "cpus_per_trial": options["cpus_per_trial"],
+        "gpus_per_trial": options["gpus_per_trial"],
+        "algo": options["algo"],
+        "samples": options["samples"] or (1 if options["algo"] == "grid" else 10),
+        "grid_size": grid_size(space) if options["algo"] == "grid" else None,
+    }
+
+
+SAME_ON_RESUME = ("model", "dataset", "config_files", "config_dict", "cmd_args", "space", "algo", "samples")
+
+
+def check_resume(spec, resume):
+    """A new search must not overwrite an old one; a resumed one must be the same search."""
+    from ray.tune import Tuner
+
+    saved_file = os.path.join(spec["folder"], "search.json")
+    exists = Tuner.can_restore(spec["folder"])
+    if resume and not exists:
+        raise UsageError(f"--resume: no search to continue in '{spec['folder']}'; drop --resume to start it")
+    if not resume and (exists or os.path.exists(saved_file)):
+        raise UsageError(
+            f"search '{spec['folder']}' exists: add --resume to continue it, or --name=OTHER for a new one"
+        )
+    if resume and os.path.exists(saved_file):
+        with open(saved_file, encoding="utf-8") as handle:
+            saved = json.load(handle)
+        changed = [key for key in SAME_ON_RESUME if json.loads(json.dumps(spec[key])) != saved.get(key)]
+        if changed:
+            raise UsageError(
+                f"--resume: '{spec['folder']}' was started with other {', '.join(changed)}; "
+                "resume it with its original command"
+            )
+
+
+def tuner_for(spec, options):
+    """Ray Tune's Tuner for ``spec``: trials with the asked resources, the searcher, the scheduler, retries."""
+    from ray import air, tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search.hyperopt import HyperOptSearch
+
+    from recbole_bsarec.search.trial import run_trial
+
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, spec=spec),
+        {"cpu": spec["cpus_per_trial"], "gpu": spec["gpus_per_trial"]},
+    )
+    if options["resume"]:
+        return tune.Tuner.restore(spec["folder"], trainable, resume_unfinished=True, resume_errored=False)
+    space = param_space({key: tuple(domain) for key, domain in spec["space"].items()}, spec["algo"])
+    searcher = None
+    if spec["algo"] == "hyperopt":
+        initial = options["initial_points"] or max(1, min(20, spec["samples"] // 2))
+        searcher = HyperOptSearch(n_initial_points=initial, random_state_seed=spec["seed"])
+    if options["scheduler"] == "asha":
+        grace = options["grace_period"] or max(1, min(10, spec["epochs"] // 4))
+        scheduler = ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=spec["epochs"],
+            grace_period=min(grace, spec["epochs"]),
+            reduction_factor=options["reduction_factor"],
+        )
+    else:
+        scheduler = FIFOScheduler()
+    return tune.Tuner(
+        trainable,
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            metric="best_valid_score",
+            mode=spec["mode"],
+            search_alg=searcher,
+            scheduler=scheduler,
+            num_samples=spec["samples"],
+            max_concurrent_trials=options["max_concurrent"],
+        ),
+        run_config=air.RunConfig(
+            name=spec["name"],
+            storage_path=os.path.dirname(spec["folder"]),
+            failure_config=air.FailureConfig(max_failures=options["max_failures"]),
+            verbose=1,
+        ),
+    )
+
+
+def search(model, dataset, config_files, cmd_args, space_file, options, config_dict=None):
+    """Run (or resume) a search; returns its trial rows and the paths of its outputs."""
+    import ray
+
+    from recbole_bsarec.atomic import write_text
+    from recbole_bsarec.search.table import trial_rows, write_outputs
+
+    spec = plan(model, dataset, config_files, cmd_args, space_file, options, config_dict)
+    check_resume(spec, options["resume"])
+    started = not ray.is_initialized()
+    if started:
+        try:
+            ray.init(address=options["address"], log_to_driver=False, include_dashboard=False)
+        except (ConnectionError, ValueError, RuntimeError) as err:
+            raise UsageError(f"--address={options['address']}: cannot join a Ray cluster there ({err})") from err
+    try:
+        if not options["resume"]:
+            write_text(os.path.join(spec["folder"], "search.json"), json.dumps(spec, indent=1) + "\n")
+        results = tuner_for(spec, options).fit()
+    finally:
+        if started:
+            ray.shutdown()
+    keys = list(spec["space"])
+    rows = trial_rows(results, keys, spec["mode"])
+    return {"spec": spec, "rows": rows, "paths": write_outputs(spec["folder"], rows, keys, spec, spec["metric"])}
