@@ -91,10 +91,11 @@ def reevaluate(run, mask):
     from recbole_bsarec.pipeline import build_config
     from recbole_bsarec.registry import get_trainer
 
-    state = torch.load(run["checkpoint"], weights_only=True, map_location="cpu")
+    home = Path(run["log"]).resolve().parents[2]  # relative paths in a log are from the folder holding log/
+    state = torch.load(home / run["checkpoint"], weights_only=True, map_location="cpu")
     saved = state["config"]
     overrides = {key: saved[key] for key in REBUILD if key in saved}
-    overrides["data_path"] = str(Path(saved["data_path"]).parent)  # RecBole saved it with the dataset appended
+    overrides["data_path"] = str(home / Path(saved["data_path"]).parent)  # RecBole saved it with the dataset
     config = build_config(saved["model"], saved["dataset"], None, {**overrides, "eval_history_mask": mask})
     init_seed(config["seed"], config["reproducibility"])
     train, valid, test = data_preparation(config, create_dataset(config))
