@@ -25,6 +25,7 @@ setup(
         "ray[tune]==2.6.3",  # the newest ray recbole 1.2.1 accepts
         "hyperopt==0.2.5",  # 0.3 breaks recbole's HyperTuning
         "setuptools<81",  # ray 2.6.3 imports pkg_resources
+        "matplotlib>=3.7,<3.11",  # analysis figures
     ],
     extras_require={"test": ["pytest>=7", "ruff>=0.5"]},
     entry_points={"console_scripts": ["recbole-bsarec=recbole_bsarec.cli:main"]},

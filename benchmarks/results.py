@@ -28,28 +28,6 @@ PAPER = {
 }
 PROTOCOLS = {("all", "none"): "RecBole", ("last", "zero"): "paper"}
 KEYS = ["model", "dataset", "seed", "train_window", "eval_history_mask"]
-# what rebuilds a run's data and model from its checkpoint's saved configuration
-REBUILD = [
-    "seed",
-    "MAX_ITEM_LIST_LENGTH",
-    "train_window",
-    "use_gpu",
-    "eval_batch_size",
-    "n_layers",
-    "n_heads",
-    "hidden_size",
-    "inner_size",
-    "hidden_dropout_prob",
-    "attn_dropout_prob",
-    "hidden_act",
-    "layer_norm_eps",
-    "initializer_range",
-    "loss_type",
-    "alpha",
-    "c",
-    "scalar_beta",
-    "padding_side",
-]
 
 
 def read_log(path):
@@ -83,27 +61,13 @@ def protocol(run, mask=None):
 
 def reevaluate(run, mask):
     """Test metrics of the run's best checkpoint under ``eval_history_mask: mask``."""
-    import torch
-    from recbole.data import data_preparation
-    from recbole.utils import init_seed
-
-    from recbole_bsarec.data.protocol import create_dataset, mark_phases
-    from recbole_bsarec.pipeline import build_config
+    from recbole_bsarec.analysis.load import load_run
     from recbole_bsarec.registry import get_trainer
 
     home = Path(run["log"]).resolve().parents[2]  # relative paths in a log are from the folder holding log/
-    state = torch.load(home / run["checkpoint"], weights_only=True, map_location="cpu")
-    saved = state["config"]
-    overrides = {key: saved[key] for key in REBUILD if key in saved}
-    overrides["data_path"] = str(home / Path(saved["data_path"]).parent)  # RecBole saved it with the dataset
-    config = build_config(saved["model"], saved["dataset"], None, {**overrides, "eval_history_mask": mask})
-    init_seed(config["seed"], config["reproducibility"])
-    train, valid, test = data_preparation(config, create_dataset(config))
-    mark_phases(valid, test)
-    model = config.model_class(config, train._dataset).to(config["device"])
-    model.load_state_dict(state["state_dict"])
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    return {k: float(v) for k, v in trainer.evaluate(test, load_best_model=False).items()}
+    trained = load_run(str(home / run["checkpoint"]), overrides={"eval_history_mask": mask})
+    trainer = get_trainer(trained.config["MODEL_TYPE"], trained.config["model"])(trained.config, trained.model)
+    return {k: float(v) for k, v in trainer.evaluate(trained.test_data, load_best_model=False).items()}
 
 
 def summary(runs):

@@ -13,8 +13,8 @@ from recbole_bsarec.errors import UsageError
 PRIMITIVES = (str, int, float, bool, type(None))
 
 
-def plain_config(config):
-    """The configuration as plain values (str/number/bool/None, lists and dicts of them); enums by name."""
+def plain_values(mapping):
+    """``mapping`` as plain values (str/number/bool/None, lists and dicts of them); enums by name."""
 
     def plain(value):
         if isinstance(value, enum.Enum):
@@ -27,7 +27,12 @@ def plain_config(config):
             return {str(k): plain(v) for k, v in value.items()}
         return str(value)
 
-    return {key: plain(value) for key, value in config.final_config_dict.items()}
+    return {str(key): plain(value) for key, value in mapping.items()}
+
+
+def plain_config(config):
+    """The final configuration as plain values."""
+    return plain_values(config.final_config_dict)
 
 
 def atomic_save(state, path):

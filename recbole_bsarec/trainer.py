@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from recbole.utils import set_color
 
-from recbole_bsarec.checkpoint import atomic_save, load_checkpoint, plain_config
+from recbole_bsarec.checkpoint import atomic_save, load_checkpoint, plain_config, plain_values
 from recbole_bsarec.data.protocol import history_entries
 from recbole_bsarec.errors import UsageError
 
@@ -24,6 +24,7 @@ class SafeCheckpointMixin:
         saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
         state = {
             "config": plain_config(self.config),
+            "external_config": plain_values(self.config.external_config_dict),
             "epoch": epoch,
             "cur_step": self.cur_step,
             "best_valid_score": float(self.best_valid_score),
