@@ -4,6 +4,9 @@ import os
 import tempfile
 from contextlib import contextmanager
 
+UMASK = os.umask(0)
+os.umask(UMASK)
+
 
 @contextmanager
 def replacing(path, mode="w"):
@@ -11,6 +14,7 @@ def replacing(path, mode="w"):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
+    os.chmod(tmp_path, 0o666 & ~UMASK)  # mkstemp makes it private; the file should read like any other
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
             yield handle

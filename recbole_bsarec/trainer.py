@@ -1,5 +1,7 @@
 """Trainer additions layered over whichever RecBole trainer a model uses."""
 
+import os
+
 import numpy as np
 import torch
 from recbole.utils import set_color
@@ -7,22 +9,23 @@ from recbole.utils import set_color
 from recbole_bsarec.checkpoint import atomic_save, load_checkpoint, plain_config, plain_values
 from recbole_bsarec.data.protocol import history_entries
 from recbole_bsarec.errors import UsageError
+from recbole_bsarec.rng import rng_state, set_rng_state
 
 
 class SafeCheckpointMixin:
     """Saves RecBole's checkpoint fields with the config as plain values, so torch>=2.6 loads them
     with weights_only=True (RecBole pickles its Config object), and writes them atomically."""
 
+    _resume_rng = None
+
     def _valid_epoch(self, valid_data, show_progress=False):
         """RecBole's validation, remembered: RecBole saves a new best checkpoint before it records the result."""
         valid_score, self._valid_result = super()._valid_epoch(valid_data, show_progress=show_progress)
         return valid_score, self._valid_result
 
-    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
-        if not self.config["single_spec"] and self.config["local_rank"] != 0:
-            return
-        saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
-        state = {
+    def _state(self, epoch):
+        """What a checkpoint holds: weights, optimizer, epoch, early-stopping state, the configuration."""
+        return {
             "config": plain_config(self.config),
             "external_config": plain_values(self.config.external_config_dict),
             "epoch": epoch,
@@ -33,14 +36,46 @@ class SafeCheckpointMixin:
             "other_parameter": self.model.other_parameter(),
             "optimizer": self.optimizer.state_dict(),
         }
-        atomic_save(state, saved_model_file)
+
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        if not self.config["single_spec"] and self.config["local_rank"] != 0:
+            return
+        saved_model_file = kwargs.pop("saved_model_file", self.saved_model_file)
+        atomic_save(self._state(epoch), saved_model_file)
         if verbose:
             self.logger.info(set_color("Saving current", "blue") + f": {saved_model_file}")
 
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
+        """RecBole's fit; with ``saved``, after every validation the state of the run also goes to the last
+        checkpoint (``last_checkpoint_path``), random-number states included, so ``--resume`` on it continues
+        exactly where the run was."""
+        if self._resume_rng is not None:
+            set_rng_state(self._resume_rng, train_data)
+            self._resume_rng = None
+
+        def after_validation(epoch_idx, valid_score):
+            if saved and (self.config["single_spec"] or self.config["local_rank"] == 0):
+                self._save_last(epoch_idx, train_data, verbose)
+            if callback_fn is not None:
+                callback_fn(epoch_idx, valid_score)
+
+        return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn=after_validation)
+
+    def _save_last(self, epoch, train_data, verbose):
+        """The last checkpoint: this epoch's state, the best result so far and where the best weights are."""
+        state = self._state(epoch)
+        state["best_valid_result"] = {k: float(v) for k, v in (self.best_valid_result or {}).items()}
+        state["best_file"] = os.path.abspath(self.saved_model_file)
+        state["rng"] = rng_state(train_data)
+        path = last_checkpoint_path(self.saved_model_file)
+        atomic_save(state, path)
+        if verbose:
+            self.logger.info(set_color("Saving last", "blue") + f": {path}")
+
     def resume_checkpoint(self, resume_file):
         """Continue training from ``resume_file``: weights, optimizer, epoch, early-stopping counter and best
-        validation result; the checkpoint goes on being updated in place. A checkpoint of another model or
-        dataset, or one that does not fit this configuration, is a UsageError."""
+        validation result, and from a last checkpoint also the random-number states (the same run, exactly).
+        A checkpoint of another model or dataset, or one that does not fit this configuration, is a UsageError."""
         checkpoint = load_checkpoint(resume_file, self.config, self.device)
         try:
             self.model.load_state_dict(checkpoint["state_dict"])
@@ -52,12 +87,19 @@ class SafeCheckpointMixin:
                 "resume with the options it was trained with"
             ) from err
         self.model.load_other_parameter(checkpoint.get("other_parameter"))
-        self.saved_model_file = str(resume_file)
+        self.saved_model_file = checkpoint.get("best_file", str(resume_file))
         self.start_epoch = checkpoint["epoch"] + 1
         self.cur_step = checkpoint["cur_step"]
         self.best_valid_score = checkpoint["best_valid_score"]
         self.best_valid_result = checkpoint.get("best_valid_result") or None
+        self._resume_rng = checkpoint.get("rng")
         self.logger.info(f"Checkpoint {resume_file} loaded; training resumes at epoch {self.start_epoch}")
+
+
+def last_checkpoint_path(best_file):
+    """Where the last checkpoint of a run whose best checkpoint is ``best_file`` goes: beside it, '-last'."""
+    stem, extension = os.path.splitext(best_file)
+    return f"{stem}-last{extension or '.pth'}"
 
 
 class CompiledLossMixin:

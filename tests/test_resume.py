@@ -1,8 +1,15 @@
 """Resuming training from a checkpoint (``--resume=PATH``), and checkpoints that cannot be resumed."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 import torch
-from conftest import TINY, prepare
+from conftest import TINY, prepare, write_rule_dataset
 
 from recbole_bsarec.cli import main
 from recbole_bsarec.errors import UsageError
@@ -77,3 +84,75 @@ def test_bad_checkpoint_exits_2_and_keeps_the_file(rule_data, capsys, damage):
     assert expected[damage] in err
     if before is not None:
         assert open(path, "rb").read() == before
+
+
+# --- exact resume and determinism ----------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+def last_epoch(folder):
+    """The epoch of the run's last checkpoint under ``folder``/saved, or -1 before the first."""
+    found = list(Path(folder, "saved").glob("*-last.pth"))
+    return torch.load(found[0], weights_only=True)["epoch"] if found else -1
+
+
+def start(args, folder):
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "run.py"), *args], cwd=folder, env=ENV, stdout=subprocess.PIPE, text=True
+    )
+
+
+def wait_for_epoch(proc, folder, epoch, timeout=120):
+    deadline = time.time() + timeout
+    while last_epoch(folder) < epoch:
+        assert proc.poll() is None and time.time() < deadline, "the run ended before the epoch was reached"
+        time.sleep(0.05)
+
+
+def test_killed_run_resumes_to_the_same_test_metrics(workdir):
+    data = write_rule_dataset(workdir / "dataset", n_users=1200)
+    args = [
+        "--model=BSARec",
+        "--dataset=rule",
+        f"--config_files={TINY}",
+        f"--data_path={data}",
+        "--epochs=5",
+        "--stopping_step=10",
+    ]
+    (workdir / "whole").mkdir()
+    whole = start(args, workdir / "whole")
+    expected = whole.communicate(timeout=300)[0]
+    assert whole.returncode == 0
+
+    folder = workdir / "killed"
+    folder.mkdir()
+    proc = start(args, folder)
+    wait_for_epoch(proc, folder, 1)  # SIGKILL right after the epoch-1 checkpoint: between epochs
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    last = next(Path(folder, "saved").glob("*-last.pth"))
+
+    proc = start([*args, f"--resume={last}"], folder)
+    wait_for_epoch(proc, folder, 2)
+    began = time.time()
+    wait_for_epoch(proc, folder, 3)
+    time.sleep((time.time() - began) / 3)  # a third into the next epoch: during an epoch
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert last_epoch(folder) == 3
+
+    resumed = start([*args, f"--resume={last}"], folder)
+    output = resumed.communicate(timeout=300)[0]
+    assert resumed.returncode == 0
+    table = lambda text: text.split("log:")[0].splitlines()[1:]  # noqa: E731  (the metric rows)
+    assert table(output) == table(expected)
+
+
+@pytest.mark.parametrize("model", ["BSARec", "SASRec"])
+def test_same_seed_gives_identical_metrics(rule_data, model):
+    first = run(model, "rule", [TINY], {"data_path": rule_data, "epochs": 2})
+    second = run(model, "rule", [TINY], {"data_path": rule_data, "epochs": 2})
+    assert first["test_result"] == second["test_result"]
+    assert first["best_valid_result"] == second["best_valid_result"]
