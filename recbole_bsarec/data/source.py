@@ -12,6 +12,7 @@ from logging import getLogger
 import yaml
 from recbole.utils.url import rename_atomic_files
 
+from recbole_bsarec.data.check import check_inter_file
 from recbole_bsarec.errors import DatasetError
 
 DOWNLOAD_TIMEOUT_S = 60
@@ -61,3 +62,4 @@ def ensure_dataset(config):
     inter_file = os.path.join(dataset_path, f"{dataset}.inter")
     if not os.path.isfile(inter_file):
         raise DatasetError(f"dataset '{dataset}' has no interaction file: expected {inter_file}")
+    check_inter_file(inter_file, config)
