@@ -56,6 +56,15 @@ def test_malformed_atomic_file_is_one_line_exit_2_nothing_written(workdir, capsy
     assert sorted(p.name for p in workdir.iterdir()) == ["dataset"]  # no log/, saved/ or anything else
 
 
+def test_file_in_another_encoding_is_one_line(workdir, capsys):
+    folder = workdir / "dataset" / "latin"
+    folder.mkdir(parents=True)
+    rows = "".join(f"{u}\tcaf\xe9 {i}\t{i}\n" for u in range(3) for i in range(25))
+    (folder / "latin.inter").write_bytes((HEADER + rows).encode("latin-1"))
+    assert main(["--model=BSARec", "--dataset=latin", f"--data_path={workdir / 'dataset'}"]) == 2
+    assert "latin.inter is not utf-8 text (invalid continuation byte): save it as utf-8" in capsys.readouterr().err
+
+
 def test_ids_with_spaces_and_unicode_train_like_any_other(workdir):
     folder = workdir / "dataset" / "odd"
     folder.mkdir(parents=True)

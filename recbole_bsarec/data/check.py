@@ -35,7 +35,7 @@ def check_inter_file(path, config):
     """Refuse a header without the needed columns, rows with the wrong number of fields, non-numeric float
     values, empty ids, no rows at all, exact duplicate rows, fewer items than the largest top-k, and data
     where no user has enough items."""
-    separator, encoding = config["field_separator"], config["encoding"]
+    separator, encoding = config["field_separator"], config["encoding"] or "utf-8"
     fields = header_fields(path, separator, encoding)
     names = dict(fields)
     needed = [config["USER_ID_FIELD"], config["ITEM_ID_FIELD"]]
@@ -57,6 +57,8 @@ def check_inter_file(path, config):
         )
     except pd.errors.ParserError as err:
         raise DatasetError(f"{path}: {' '.join(str(err).split())}; every row needs {len(fields)} fields") from err
+    except UnicodeDecodeError as err:
+        raise DatasetError(f"{path} is not {encoding} text ({err.reason}): save it as {encoding}") from err
     if rows.empty:
         raise DatasetError(f"{path} holds no interactions, only a header: add rows or choose another dataset")
     for (name, kind), column in zip(fields, rows.columns, strict=True):
