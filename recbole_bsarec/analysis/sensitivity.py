@@ -3,6 +3,7 @@ command trains, and the ablation table (paper Table 3) over the same seeds. Trai
 pipeline, so every run also leaves its log and checkpoint."""
 
 import csv
+import os
 import statistics
 from collections import defaultdict
 
@@ -114,17 +115,20 @@ def mean_by_value(rows):
 
 
 def plot_sensitivity(table, title, png):
-    """One panel per key: test HR@20 and NDCG@20 against the key's value."""
+    """One panel per key: test HR@20 and NDCG@20 against the key's value, with the number of runs per point."""
     fig, axes = figure(ncols=len(table))
     for ax, (key, points) in zip(axes, table.items(), strict=True):
         values = [value for value, _, _ in points]
         for metric, label in (("hit@20", "HR@20"), ("ndcg@20", "NDCG@20")):
             ax.plot(values, [means[metric] for _, _, means in points], marker="o", label=label)
+        for value, n, means in points:
+            ax.annotate(f"n={n}", (value, means["hit@20"]), textcoords="offset points", xytext=(0, 6), ha="center")
         ax.set_xlabel(f"{key} (other settings: {title['others']})")
         ax.set_ylabel("test metric (fraction of users)")
-        ax.set_title(f"{title['model']} on {title['dataset']}: sensitivity to {key}")
+        ax.set_title(f"sensitivity to {key}")
         ax.set_xticks(values)
         ax.legend()
+    fig.suptitle(f"{title['model']} on {title['dataset']}: test HR@20 and NDCG@20 (n = runs per point)")
     return save_figure(fig, png)
 
 
@@ -135,7 +139,8 @@ def run_sensitivity(args):
     png, csv_path = outputs(args.out, "sensitivity")
     if args.trials:
         rows = rows_from_trials(args.trials)
-        title = {"model": "BSARec", "dataset": "a search", "others": "mean over the search's trials"}
+        search = os.path.basename(os.path.dirname(os.path.abspath(args.trials)))
+        title = {"model": "BSARec", "dataset": f"search {search}", "others": "mean over its trials"}
     else:
         model, dataset, config_files, overrides = parse_args(args.overrides)
         rows = []
