@@ -1,8 +1,6 @@
 """Search spaces from yaml: ``key: {choice: [...]}``, ``{uniform: [lo, hi]}``, ``{loguniform: [lo, hi]}``,
 ``{randint: [lo, hi]}`` (hi excluded), turned into Ray Tune's sampling domains or an exhaustive grid."""
 
-import math
-
 import yaml
 from ray import tune
 
@@ -63,8 +61,3 @@ def corners(space):
         ends = values if kind == "choice" else [values[0], values[1] - 1 if kind == "randint" else values[1]]
         for value in ends:
             yield {**first, key: value}
-
-
-def grid_size(space):
-    """How many configurations the grid has."""
-    return math.prod(len(values) for _, values in space.values())

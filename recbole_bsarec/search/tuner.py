@@ -8,7 +8,7 @@ from recbole_bsarec.config import packaged
 from recbole_bsarec.data.source import ensure_dataset
 from recbole_bsarec.errors import ConfigError, UsageError
 from recbole_bsarec.pipeline import build_config
-from recbole_bsarec.search.space import corners, grid_size, load_space, param_space
+from recbole_bsarec.search.space import corners, load_space, param_space
 
 DEFAULTS = {
     "samples": None,
@@ -146,7 +146,6 @@ def checked_plan(model, dataset, config_files, cmd_args, space_file, options, co
         "gpus_per_trial": options["gpus_per_trial"],
         "algo": options["algo"],
         "samples": options["samples"] or (1 if options["algo"] == "grid" else 10),
-        "grid_size": grid_size(space) if options["algo"] == "grid" else None,
     }
 
 
