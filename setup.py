@@ -27,6 +27,6 @@ setup(
         "setuptools<81",  # ray 2.6.3 imports pkg_resources
         "matplotlib>=3.7,<3.11",  # analysis figures
     ],
-    extras_require={"test": ["pytest>=7", "ruff>=0.5"]},
+    extras_require={"test": ["pytest>=7", "ruff>=0.5", "hypothesis>=6"]},
     entry_points={"console_scripts": ["recbole-bsarec=recbole_bsarec.cli:main"]},
 )
