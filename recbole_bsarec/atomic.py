@@ -1,5 +1,7 @@
 """Files that appear whole or not at all: written under a temporary name beside the target, then renamed."""
 
+import csv
+import io
 import os
 import tempfile
 from contextlib import contextmanager
@@ -30,3 +32,14 @@ def write_text(path, text):
     """Write ``text`` to ``path`` atomically."""
     with replacing(path) as handle:
         handle.write(text)
+
+
+def write_csv(path, rows):
+    """``rows`` (dicts) as CSV at ``path``, atomically; the columns are the union of their keys, first seen first."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, out.getvalue())
+    return path

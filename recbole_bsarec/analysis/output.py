@@ -1,7 +1,5 @@
 """Each analysis writes a PNG and the CSV it was drawn from, both atomically, side by side."""
 
-import csv
-import io
 import os
 
 import matplotlib
@@ -10,18 +8,7 @@ matplotlib.use("Agg")  # files only; no display is needed or assumed
 
 from matplotlib import pyplot as plt  # noqa: E402  (after choosing the backend)
 
-from recbole_bsarec.atomic import replacing, write_text  # noqa: E402
-
-
-def write_csv(path, rows):
-    """``rows`` (dicts) as CSV with the union of their keys as columns, in first-seen order."""
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, out.getvalue())
-    return path
+from recbole_bsarec.atomic import replacing  # noqa: E402
 
 
 def save_figure(fig, path):

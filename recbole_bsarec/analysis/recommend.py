@@ -17,8 +17,8 @@ from recbole.data.interaction import Interaction
 from recbole.utils import ModelType
 
 from recbole_bsarec.analysis.load import load_run
-from recbole_bsarec.analysis.output import figure, outputs, save_figure, write_csv
-from recbole_bsarec.atomic import write_text
+from recbole_bsarec.analysis.output import figure, outputs, save_figure
+from recbole_bsarec.atomic import write_csv, write_text
 from recbole_bsarec.data.protocol import history_entries
 from recbole_bsarec.errors import UsageError
 

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from recbole.model.sequential_recommender.sasrec import SASRec
 
 from recbole_bsarec.analysis.load import load_run
-from recbole_bsarec.analysis.output import figure, outputs, save_figure, write_csv
+from recbole_bsarec.analysis.output import figure, outputs, save_figure
+from recbole_bsarec.atomic import write_csv
 from recbole_bsarec.errors import UsageError
 from recbole_bsarec.model.bsarec import BSARec, keep_prefix, right_align
 

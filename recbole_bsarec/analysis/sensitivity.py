@@ -7,8 +7,8 @@ import os
 import statistics
 from collections import defaultdict
 
-from recbole_bsarec.analysis.output import figure, outputs, save_figure, write_csv
-from recbole_bsarec.atomic import write_text
+from recbole_bsarec.analysis.output import figure, outputs, save_figure
+from recbole_bsarec.atomic import write_csv, write_text
 from recbole_bsarec.cli import parse_args
 from recbole_bsarec.errors import UsageError
 from recbole_bsarec.pipeline import run

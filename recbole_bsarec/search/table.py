@@ -1,12 +1,10 @@
 """A search's outputs: every trial as CSV and markdown, and the best trial's settings as a yaml for run.py."""
 
-import csv
-import io
 import math
 
 import yaml
 
-from recbole_bsarec.atomic import write_text
+from recbole_bsarec.atomic import write_csv, write_text
 
 TEST_COLUMNS = ["hit@10", "ndcg@10", "hit@20", "ndcg@20"]
 
@@ -42,16 +40,6 @@ def trial_rows(results, keys, mode="max"):
         return unscored, 0.0 if unscored else sign * row["best_valid"]
 
     return sorted(rows, key=best_first)
-
-
-def to_csv(rows):
-    """All columns of all rows."""
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def to_markdown(rows, keys, metric):
@@ -92,7 +80,7 @@ def plain(value):
 def write_outputs(folder, rows, keys, spec, metric):
     """trials.csv, trials.md and (when any trial has a validation score) best.yaml under ``folder``."""
     paths = {"csv": f"{folder}/trials.csv", "md": f"{folder}/trials.md"}
-    write_text(paths["csv"], to_csv(rows))
+    write_csv(paths["csv"], rows)
     write_text(paths["md"], to_markdown(rows, keys, metric))
     scored = [row for row in rows if row["best_valid"] == row["best_valid"] and not row["status"].startswith("error")]
     if scored:
