@@ -61,8 +61,7 @@ def results_table(result):
             key = f"{name}@{k}"
             if key in test:
                 lines.append(f"{label + '@' + str(k):<10}{valid.get(key, float('nan')):>10.4f}{test[key]:>10.4f}")
-    lines.append(f"log:        {result['log_file']}")
-    lines.append(f"checkpoint: {result['checkpoint']}")
+    lines.append(f"run:        {result['run_dir']} (run.log, best.pth, last.pth, metrics.json)")
     return "\n".join(lines)
 
 

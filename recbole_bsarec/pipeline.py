@@ -7,10 +7,12 @@ from logging import getLogger
 from recbole.data import data_preparation
 from recbole.utils import init_seed, set_color
 
+from recbole_bsarec.checkpoint import plain_values
 from recbole_bsarec.config import Config
 from recbole_bsarec.data.protocol import check_protocol, create_dataset, mark_phases
 from recbole_bsarec.data.source import ensure_dataset
 from recbole_bsarec.registry import get_trainer
+from recbole_bsarec.rundir import choose_run_dir, write_metrics
 from recbole_bsarec.runlog import init_run_logger, log_file
 
 
@@ -28,8 +30,10 @@ def setup(model=None, dataset=None, config_file_list=None, config_dict=None, cmd
     """Config, data loaders and a trainer holding the model, ready to fit; the run's log starts here."""
     config = build_config(model, dataset, config_file_list, config_dict, cmd_args)
     ensure_dataset(config)
+    config["run_dir"] = choose_run_dir(config)
+    config["checkpoint_dir"] = config["run_dir"]
     init_seed(config["seed"], config["reproducibility"])
-    init_run_logger(config)
+    init_run_logger(config, config["run_dir"])
     logger = getLogger()
     logger.info(sys.argv)
     logger.info(f"\nmodel = {config['model']}\ndataset = {config['dataset']}")
@@ -51,7 +55,8 @@ def setup(model=None, dataset=None, config_file_list=None, config_dict=None, cmd
 
 
 def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=(), saved=True):
-    """Train with early stopping on validation, evaluate the best model on test; return the results."""
+    """Train with early stopping on validation, evaluate the best model on test; return the results, which
+    also go to the run folder's metrics.json."""
     config, trainer, (train_data, valid_data, test_data) = setup(
         model, dataset, config_file_list, config_dict, cmd_args
     )
@@ -62,13 +67,18 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
     logger = getLogger()
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
-    return {
+    result = {
         "model": config["model"],
         "dataset": config["dataset"],
-        "best_valid_score": best_valid_score,
-        "best_valid_result": dict(best_valid_result or {}),
-        "test_result": dict(test_result),
+        "seed": config["seed"],
+        "best_valid_score": float(best_valid_score),
+        "best_valid_result": {key: float(value) for key, value in (best_valid_result or {}).items()},
+        "test_result": {key: float(value) for key, value in test_result.items()},
+        "run_dir": os.path.abspath(config["run_dir"]),
         "log_file": log_file(),
         "checkpoint": os.path.abspath(trainer.saved_model_file) if saved else None,
         "device": str(config["device"]),
+        "settings": plain_values(config.external_config_dict),
     }
+    write_metrics(config["run_dir"], result)
+    return result

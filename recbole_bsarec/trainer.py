@@ -10,6 +10,7 @@ from recbole_bsarec.checkpoint import atomic_save, load_checkpoint, plain_config
 from recbole_bsarec.data.protocol import history_entries
 from recbole_bsarec.errors import UsageError
 from recbole_bsarec.rng import rng_state, set_rng_state
+from recbole_bsarec.rundir import BEST, LAST
 
 
 class SafeCheckpointMixin:
@@ -17,6 +18,10 @@ class SafeCheckpointMixin:
     with weights_only=True (RecBole pickles its Config object), and writes them atomically."""
 
     _resume_rng = None
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        self.saved_model_file = os.path.join(self.checkpoint_dir, BEST)
 
     def _valid_epoch(self, valid_data, show_progress=False):
         """RecBole's validation, remembered: RecBole saves a new best checkpoint before it records the result."""
@@ -97,9 +102,8 @@ class SafeCheckpointMixin:
 
 
 def last_checkpoint_path(best_file):
-    """Where the last checkpoint of a run whose best checkpoint is ``best_file`` goes: beside it, '-last'."""
-    stem, extension = os.path.splitext(best_file)
-    return f"{stem}-last{extension or '.pth'}"
+    """Where the last checkpoint of a run whose best checkpoint is ``best_file`` goes: beside it, in its run folder."""
+    return os.path.join(os.path.dirname(best_file), LAST)
 
 
 class CompiledLossMixin:

@@ -93,8 +93,8 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 
 
 def last_epoch(folder):
-    """The epoch of the run's last checkpoint under ``folder``/saved, or -1 before the first."""
-    found = list(Path(folder, "saved").glob("*-last.pth"))
+    """The epoch of the last checkpoint of the run under ``folder``/runs, or -1 before the first."""
+    found = list(Path(folder, "runs").glob("*/last.pth"))
     return torch.load(found[0], weights_only=True)["epoch"] if found else -1
 
 
@@ -132,7 +132,7 @@ def test_killed_run_resumes_to_the_same_test_metrics(workdir):
     wait_for_epoch(proc, folder, 1)  # SIGKILL right after the epoch-1 checkpoint: between epochs
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    last = next(Path(folder, "saved").glob("*-last.pth"))
+    last = next(Path(folder, "runs").glob("*/last.pth"))
 
     proc = start([*args, f"--resume={last}"], folder)
     wait_for_epoch(proc, folder, 2)
@@ -146,8 +146,11 @@ def test_killed_run_resumes_to_the_same_test_metrics(workdir):
     resumed = start([*args, f"--resume={last}"], folder)
     output = resumed.communicate(timeout=300)[0]
     assert resumed.returncode == 0
-    table = lambda text: text.split("log:")[0].splitlines()[1:]  # noqa: E731  (the metric rows)
+    table = lambda text: text.split("run:")[0].splitlines()[1:]  # noqa: E731  (the metric rows)
     assert table(output) == table(expected)
+    # the resumed run went on in its own folder: one log holding both kills, and its metrics.json
+    assert len(list(Path(folder, "runs").iterdir())) == 1
+    assert (last.parent / "metrics.json").is_file() and (last.parent / "run.log").read_text().count("resumes at") == 2
 
 
 @pytest.mark.parametrize("model", ["BSARec", "SASRec"])

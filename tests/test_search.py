@@ -235,7 +235,7 @@ def test_killed_search_resumes_without_rerunning_finished_trials(rule_data, tmp_
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     first = [path.parent for path in finished_trials(folder)]
-    checkpoints = {path: path.read_bytes() for trial in first for path in trial.glob("saved/*.pth")}
+    checkpoints = {path: path.read_bytes() for trial in first for path in trial.glob("runs/*/*.pth")}
     assert checkpoints and not (folder / "trials.csv").exists()
 
     assert main([*argv[1:], "--resume"]) == 0
@@ -243,7 +243,7 @@ def test_killed_search_resumes_without_rerunning_finished_trials(rule_data, tmp_
     assert sorted(row["alpha"] for row in rows) == ["0.1", "0.5", "0.9"]
     assert all(row["status"] == "max epochs" for row in rows)
     # the trials that had finished before the kill were not trained again: one log, the same checkpoint
-    assert all(len(list(trial.glob("log/*/*.log"))) == 1 for trial in first)
+    assert all(len(list(trial.glob("runs/*/run.log"))) == 1 for trial in first)
     assert all(path.read_bytes() == data for path, data in checkpoints.items())
 
 

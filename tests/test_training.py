@@ -1,7 +1,9 @@
 """End to end through the same pipeline run.py uses: learning, every variant, checkpoints."""
 
+import json
 import os
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -33,7 +35,11 @@ VARIANTS = [
     ("GRU4Rec", {"embedding_size": 16, "hidden_size": 16}),
     ("BERT4Rec", {"train_batch_size": 256}),  # smaller batches can hold no masked item: RecBole's loss is 0/0
     ("Caser", {"embedding_size": 16}),
-    ("FEARec", {}),
+    ("FEARec", {"topk_factor": 1}),
+    ("FMLPRec", {}),
+    ("FMLPRec", {"padding_side": "right", "loss_type": "BPR"}),
+    ("DuoRec", {}),
+    ("DuoRec", {"contrast": "us", "sim": "cos"}),  # its delays, int(topk_factor * ln N), must fit the tiny N = 10
 ]
 
 
@@ -48,6 +54,19 @@ def test_every_variant_trains_evaluates_and_checkpoints(rule_data, model, overri
     assert checkpoint["config"]["model"] == model
     assert checkpoint["config"]["dataset"] == "rule"
     assert all(torch.is_tensor(t) for t in checkpoint["state_dict"].values())
+
+
+def test_a_run_keeps_everything_in_its_own_folder(rule_data, workdir):
+    result = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1})
+    folder = Path(result["run_dir"])
+    assert folder.parent == workdir / "runs" and folder.name.startswith("BSARec-rule-")
+    assert {"run.log", "best.pth", "last.pth", "metrics.json", "tensorboard"} <= {p.name for p in folder.iterdir()}
+    assert sorted(p.name for p in workdir.iterdir()) == ["dataset", "runs"]  # no log/, saved/, log_tensorboard/
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["test_result"] == result["test_result"] and metrics["seed"] == 42
+    assert metrics["settings"]["epochs"] == 1
+    again = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1})
+    assert again["run_dir"] != result["run_dir"]  # started in the same second: a new folder all the same
 
 
 def test_checkpoint_write_is_atomic(tmp_path):

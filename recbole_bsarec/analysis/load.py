@@ -35,7 +35,9 @@ REBUILD = [
     "padding_side",
 ]
 # settings that belong to the machine or the run, not to the trained model
-NOT_REBUILT = {"data_path", "gpu_id", "use_gpu", "device", "checkpoint_dir", "resume", "model", "dataset", "state"}
+NOT_REBUILT = {
+    *("data_path", "gpu_id", "use_gpu", "device", "checkpoint_dir", "run_dir", "resume", "model", "dataset", "state")
+}
 
 
 @dataclass
@@ -56,7 +58,7 @@ class TrainedRun:
 
 def load_run(path, data_path=None, overrides=None, use_gpu=False):
     """Rebuild the run that wrote checkpoint ``path``. Its dataset is looked up at ``data_path``, else where
-    the run found it (relative paths from the folder holding the run's ``saved/``, then from here)."""
+    the run found it (relative paths from the folder the run started in, then from here)."""
     if not os.path.isfile(path):
         raise UsageError(f"checkpoint '{path}' does not exist; give the path of a .pth file a run saved")
     try:
@@ -85,8 +87,8 @@ def find_data_path(checkpoint_path, saved):
     """The data_path of the run (RecBole stores it with the dataset name appended)."""
     stored = Path(saved["data_path"])
     candidates = [stored.parent] if stored.is_absolute() else []
-    run_home = Path(checkpoint_path).resolve().parent.parent
-    candidates += [run_home / stored.parent, Path.cwd() / stored.parent, Path("dataset")]
+    homes = Path(checkpoint_path).resolve().parents[1:3]  # saved/X.pth, or runs/<run>/best.pth, from the run's cwd
+    candidates += [home / stored.parent for home in homes] + [Path.cwd() / stored.parent, Path("dataset")]
     for candidate in candidates:
         if (candidate / saved["dataset"]).is_dir():
             return str(candidate)

@@ -1,5 +1,7 @@
 """Models this package adds to RecBole."""
 
 from recbole_bsarec.model.bsarec import BSARec, BSARecAttnOnly, BSARecFilterOnly, BSARecScalarBeta
+from recbole_bsarec.model.duorec import DuoRec
+from recbole_bsarec.model.fmlprec import FMLPRec
 
-__all__ = ["BSARec", "BSARecAttnOnly", "BSARecFilterOnly", "BSARecScalarBeta"]
+__all__ = ["BSARec", "BSARecAttnOnly", "BSARecFilterOnly", "BSARecScalarBeta", "DuoRec", "FMLPRec"]
