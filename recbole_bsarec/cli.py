@@ -70,6 +70,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if any(arg.partition("=")[0] == "--search" for arg in argv):
         return search_main(argv)
+    if "--compare" in argv:
+        return compare_main(argv)
     try:
         model, dataset, config_files, overrides = parse_args(argv)
         result = run(model, dataset, config_file_list=config_files, cmd_args=overrides)
@@ -105,3 +107,23 @@ def search_main(argv):
         print(f"{label + ':':<6}{path}")
     print(f"ray:  {spec['folder']}")
     return 0
+
+
+def compare_main(argv):
+    """``--compare --models=A,B --datasets=D --seeds=42,1,2``: every run, then the Table-2-style table."""
+    from recbole_bsarec.compare.command import compare
+
+    try:
+        text, paths, failed = compare(argv, parse_args)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to continue", file=sys.stderr)
+        return 130
+    print(text)
+    for label, path in paths.items():
+        print(f"{label + ':':<10}{path}")
+    for folder in failed:
+        print(f"failed:   {folder} (its run.log says why; the same command retries it)")
+    return 1 if failed else 0

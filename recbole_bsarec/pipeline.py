@@ -78,6 +78,8 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
         "log_file": log_file(),
         "checkpoint": os.path.abspath(trainer.saved_model_file) if saved else None,
         "device": str(config["device"]),
+        "epochs_run": trainer.last_epoch + 1,
+        "stopped_early": trainer.cur_step > trainer.stopping_step,
         "settings": plain_values(config.external_config_dict),
     }
     write_metrics(config["run_dir"], result)

@@ -18,6 +18,7 @@ class SafeCheckpointMixin:
     with weights_only=True (RecBole pickles its Config object), and writes them atomically."""
 
     _resume_rng = None
+    last_epoch = -1  # the last epoch validated (and checkpointed) so far
 
     def __init__(self, config, model):
         super().__init__(config, model)
@@ -59,6 +60,7 @@ class SafeCheckpointMixin:
             self._resume_rng = None
 
         def after_validation(epoch_idx, valid_score):
+            self.last_epoch = epoch_idx
             if saved and (self.config["single_spec"] or self.config["local_rank"] == 0):
                 self._save_last(epoch_idx, train_data, verbose)
             if callback_fn is not None:
@@ -94,6 +96,7 @@ class SafeCheckpointMixin:
         self.model.load_other_parameter(checkpoint.get("other_parameter"))
         self.saved_model_file = checkpoint.get("best_file", str(resume_file))
         self.start_epoch = checkpoint["epoch"] + 1
+        self.last_epoch = checkpoint["epoch"]
         self.cur_step = checkpoint["cur_step"]
         self.best_valid_score = checkpoint["best_valid_score"]
         self.best_valid_result = checkpoint.get("best_valid_result") or None

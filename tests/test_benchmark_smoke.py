@@ -31,3 +31,17 @@ def test_speed_benchmark_prints_the_table_and_the_ratio(tmp_path):
     for result in results:  # the --config overrides win over the benchmark's own settings, for both models
         assert (result["config"]["hidden_size"], result["config"]["MAX_ITEM_LIST_LENGTH"]) == (16, 10)
     assert sorted(tmp_path.iterdir()) == [tmp_path / "speed.json"]
+
+
+def test_scale_benchmark_prints_the_cases_and_the_ratio(tmp_path):
+    command = [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--cases", "len-50", "len-200", "--users", "3"]
+    command += ["--config", "hidden_size=16", "--config", "inner_size=32", "--json", str(tmp_path / "scale.json")]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    rows = [line for line in lines if line.startswith("| len-")]
+    assert [row.split("|")[5].strip() for row in rows] == ["50", "200"]  # MAX_ITEM_LIST_LENGTH of each case
+    assert all(row.split("|")[2].strip() == "10,000" for row in rows)  # the catalogue: every item of the .item file
+    number = r"\d+\.\d\d"
+    assert re.fullmatch(f"ratio N=200/N=50: epoch {number}, eval {number}, peak memory {number}", lines[-1])
+    assert [r["case"] for r in json.loads((tmp_path / "scale.json").read_text())] == ["len-50", "len-200"]

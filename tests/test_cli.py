@@ -22,8 +22,8 @@ def test_run_prints_the_metrics_table(rule_data, capsys):
     table = out[out.index("BSARec on rule") :].splitlines()
     assert table[1].split() == ["metric", "valid", "test"]
     assert [row.split()[0] for row in table[2:11]] == [f"{m}@{k}" for m in ("HR", "NDCG", "MRR") for k in (5, 10, 20)]
-    assert table[11].startswith("log:") and table[12].startswith("checkpoint:")
-    assert os.path.isfile(table[12].split()[1])
+    assert table[11].startswith("run:")
+    assert os.path.isfile(os.path.join(table[11].split()[1], "metrics.json"))
 
 
 BAD = [

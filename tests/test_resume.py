@@ -120,6 +120,7 @@ def test_killed_run_resumes_to_the_same_test_metrics(workdir):
         f"--data_path={data}",
         "--epochs=5",
         "--stopping_step=10",
+        "--state=INFO",  # the run's log below records each resume
     ]
     (workdir / "whole").mkdir()
     whole = start(args, workdir / "whole")

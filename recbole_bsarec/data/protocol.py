@@ -3,6 +3,7 @@ sequential datasets: ``train_window`` (which prefixes train) and ``eval_history_
 evaluation does with the items a user has already seen). properties/protocol/paper.yaml turns both on."""
 
 import importlib
+from logging import getLogger
 
 import numpy as np
 import torch
@@ -24,6 +25,11 @@ def check_protocol(config):
             raise ConfigError(f"{key}={config[key]!r} is unknown: use one of {', '.join(allowed)}")
         if config[key] != DEFAULTS[key] and config["MODEL_TYPE"] != ModelType.SEQUENTIAL:
             raise ConfigError(f"{key}={config[key]} applies to sequential models only: drop it for {config['model']}")
+    budget = config["eval_scores_per_batch"]
+    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+        raise ConfigError(
+            f"eval_scores_per_batch={budget!r} is not a count >= 1: use e.g. 67108864 (256 MiB of scores)"
+        )
 
 
 class ProtocolDatasetMixin:
@@ -85,7 +91,22 @@ def create_dataset(config):
         return recbole_create_dataset(config)
     module = importlib.import_module("recbole.data.dataset")
     base = getattr(module, f"{config['model']}Dataset", module.SequentialDataset)
-    return type(base.__name__, (ProtocolDatasetMixin, base), {})(config)
+    dataset = type(base.__name__, (ProtocolDatasetMixin, base), {})(config)
+    bound_eval_batch(config, dataset.item_num)
+    return dataset
+
+
+def bound_eval_batch(config, n_items):
+    """Full-sort evaluation of a sequential model scores ``eval_batch_size`` users x every item at once
+    (RecBole counts users there, not scores): with many items, fewer users per batch keep the score matrix
+    within ``eval_scores_per_batch``. Rankings are per user, so they do not depend on the batching."""
+    users = max(1, config["eval_scores_per_batch"] // n_items)
+    if (
+        config["eval_args"]["mode"].get("test", config["eval_args"]["mode"]) == "full"
+        and users < config["eval_batch_size"]
+    ):
+        getLogger().info(f"eval_batch_size {config['eval_batch_size']} -> {users} users: {n_items} items per user")
+        config["eval_batch_size"] = users
 
 
 def mark_phases(valid_data, test_data):

@@ -1,0 +1,144 @@
+"""FMLPRec and DuoRec, the two Table 2 baselines RecBole 1.2.1 lacks: their layers, losses and learning."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import N_ITEMS, TINY, make_model
+
+from recbole_bsarec.model.bsarec import right_align
+from recbole_bsarec.model.duorec import info_nce
+from recbole_bsarec.model.fmlprec import LearnableFilter
+from recbole_bsarec.pipeline import run
+
+
+def test_filter_with_unit_weight_is_the_identity_before_the_residual():
+    layer = LearnableFilter(hidden_size=8, max_seq_length=10, hidden_dropout_prob=0.0, layer_norm_eps=1e-12).eval()
+    with torch.no_grad():
+        layer.complex_weight.zero_()
+        layer.complex_weight[..., 0] = 1.0  # W = 1 + 0j at every frequency
+    x = torch.randn(3, 10, 8)
+    expected = F.layer_norm(2 * x, (8,), layer.LayerNorm.weight, layer.LayerNorm.bias, 1e-12)
+    torch.testing.assert_close(layer(x), expected)
+
+
+def test_filter_is_a_circular_convolution_along_the_sequence():
+    """irfft(W * rfft(x)) is, per dimension, x convolved (circularly) with irfft(W): a global filter."""
+    torch.manual_seed(0)
+    layer = LearnableFilter(hidden_size=4, max_seq_length=8, hidden_dropout_prob=0.0, layer_norm_eps=1e-12).eval()
+    x = torch.randn(2, 8, 4)
+    kernel = torch.fft.irfft(torch.view_as_complex(layer.complex_weight)[0], n=8, dim=0, norm="ortho")
+    conv = torch.stack([sum(kernel[j] * x[:, (t - j) % 8] for j in range(8)) / math.sqrt(8) for t in range(8)], dim=1)
+    with torch.no_grad():
+        expected = layer.LayerNorm(conv + x)
+        torch.testing.assert_close(layer(x), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("padding_side", ["left", "right"])
+def test_fmlprec_ignores_items_after_the_prediction_point(rule_data, padding_side):
+    model, _ = make_model("FMLPRec", rule_data, padding_side=padding_side)
+    torch.manual_seed(1)
+    seq = torch.randint(1, model.n_items, (4, model.max_seq_length))
+    lengths = torch.tensor([1, 4, 7, model.max_seq_length])
+    later = seq.clone()
+    for row, length in enumerate(lengths):
+        later[row, length:] = torch.randint(1, model.n_items, (model.max_seq_length - length,))
+    with torch.no_grad():
+        torch.testing.assert_close(model(seq, lengths), model(later, lengths))
+
+
+def test_fmlprec_left_padding_is_right_padding_of_the_aligned_sequence(rule_data):
+    left, _ = make_model("FMLPRec", rule_data, padding_side="left")
+    right, _ = make_model("FMLPRec", rule_data, padding_side="right")
+    right.load_state_dict(left.state_dict())
+    seq = torch.zeros(1, left.max_seq_length, dtype=torch.long)
+    seq[0, :3] = torch.tensor([3, 4, 5])
+    lengths = torch.tensor([3])
+    with torch.no_grad():
+        aligned = right(right_align(seq, lengths), torch.tensor([left.max_seq_length]))
+        torch.testing.assert_close(left(seq, lengths), aligned)
+
+
+def reference_info_nce(z_i, z_j, tau):
+    """DuoRec's formulation: logits [positive, the 2B - 2 negatives], label 0."""
+    batch = z_i.size(0)
+    z = torch.cat([z_i, z_j])
+    sim = z @ z.T / tau
+    positives = torch.cat([torch.diag(sim, batch), torch.diag(sim, -batch)]).unsqueeze(1)
+    mask = ~torch.eye(2 * batch, dtype=torch.bool)
+    for i in range(batch):
+        mask[i, batch + i] = mask[batch + i, i] = False
+    negatives = sim[mask].view(2 * batch, -1)
+    logits = torch.cat([positives, negatives], dim=1)
+    return F.cross_entropy(logits, torch.zeros(2 * batch, dtype=torch.long))
+
+
+def test_info_nce_equals_duorecs_positive_and_negatives_formulation():
+    torch.manual_seed(0)
+    z_i, z_j = torch.randn(6, 5), torch.randn(6, 5)
+    torch.testing.assert_close(info_nce(z_i, z_j, 0.7, "dot"), reference_info_nce(z_i, z_j, 0.7))
+    cos = reference_info_nce(F.normalize(z_i, dim=-1), F.normalize(z_j, dim=-1), 1.0)
+    torch.testing.assert_close(info_nce(z_i, z_j, 1.0, "cos"), cos)
+
+
+def test_supervised_positives_share_the_target_and_differ_from_the_sequence(rule_data):
+    model, train = make_model("DuoRec", rule_data)
+    batch = next(iter(train))
+    targets, item_seq = batch[model.POS_ITEM_ID], batch[model.ITEM_SEQ]
+    torch.manual_seed(0)
+    seqs, lengths = model.same_target.sample(targets, item_seq)
+    sampler = model.same_target
+    chosen_targets = []
+    data = train._dataset.inter_feat
+    for seq, length in zip(seqs, lengths, strict=True):
+        match = ((data[model.ITEM_SEQ] == seq).all(dim=1) & (data[model.ITEM_SEQ_LEN] == length)).nonzero()
+        chosen_targets.append(data[model.ITEM_ID][match[0, 0]])
+    assert torch.equal(torch.stack(chosen_targets), targets)
+    several = sampler.count[targets] > 1
+    assert several.any()
+    assert ((seqs != item_seq).any(dim=1) | ~several).float().mean() > 0.9
+
+
+def test_duorec_without_contrastive_weight_is_sasrecs_ce_loss(rule_data):
+    duorec, train = make_model("DuoRec", rule_data, lmd_sem=0.0, hidden_dropout_prob=0.0, attn_dropout_prob=0.0)
+    sasrec, _ = make_model("SASRec", rule_data, hidden_dropout_prob=0.0, attn_dropout_prob=0.0)
+    sasrec.load_state_dict(duorec.state_dict())
+    batch = next(iter(train))
+    torch.testing.assert_close(duorec.calculate_loss(batch), sasrec.calculate_loss(batch))
+    with_contrast, _ = make_model("DuoRec", rule_data, lmd_sem=0.5, hidden_dropout_prob=0.0, attn_dropout_prob=0.0)
+    with_contrast.load_state_dict(duorec.state_dict())
+    assert with_contrast.calculate_loss(batch) > duorec.calculate_loss(batch)
+
+
+@pytest.mark.parametrize("model", ["FMLPRec", "DuoRec"])
+def test_baseline_learns_a_next_item_rule_far_above_chance(rule_data, model):
+    result = run(model, "rule", [TINY], {"data_path": rule_data, "epochs": 25, "stopping_step": 25})
+    assert result["test_result"]["hit@10"] >= 0.9 > 3 * 10 / N_ITEMS
+
+
+@pytest.mark.parametrize(
+    ("model", "setting", "message"),
+    [
+        ("DuoRec", {"contrast": "both"}, "contrast='both' is unknown"),
+        ("DuoRec", {"tau": 0}, "tau=0 is not a positive temperature"),
+        ("DuoRec", {"loss_type": "BPR"}, "DuoRec trains with CE"),
+        ("FMLPRec", {"padding_side": "middle"}, "padding_side='middle' is unknown"),
+        ("FMLPRec", {"hidden_dropout_prob": 1.0}, "hidden_dropout_prob=1.0 is outside [0, 1)"),
+    ],
+)
+def test_impossible_settings_are_named(rule_data, model, setting, message):
+    from recbole_bsarec.errors import ConfigError
+    from recbole_bsarec.pipeline import build_config
+
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        build_config(model, "rule", [TINY], {"data_path": rule_data, **setting})
+
+
+def test_fearec_is_configured_as_its_paper_trains_it(rule_data):
+    from recbole_bsarec.pipeline import build_config
+
+    config = build_config("FEARec", "rule", None, {"data_path": rule_data})
+    expected = {"contrast": "us_x", "tau": 1.0, "sim": "dot", "lmd_sem": 0.1, "fredom": True, "fredom_type": "us_x"}
+    expected |= {"global_ratio": 0.6, "dual_domain": True, "spatial_ratio": 0.1, "std": True, "topk_factor": 10}
+    assert {key: config[key] for key in expected} == expected

@@ -1,0 +1,162 @@
+"""The compare command: models x seeds in run folders, resumable, summarised as Table 2 with a paired test."""
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import TINY
+
+from recbole_bsarec.cli import main
+from recbole_bsarec.compare.table import paired_test, per_user_ndcg
+
+
+def compare_args(data_path, *extra, models="BSARec,SASRec", seeds="42,7"):
+    return [
+        "--compare",
+        f"--models={models}",
+        "--datasets=rule",
+        f"--seeds={seeds}",
+        f"--config_files={TINY}",
+        f"--data_path={data_path}",
+        "--epochs=2",
+        *extra,
+    ]
+
+
+def read_csv(path):
+    with open(path, encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_compare_runs_every_model_and_seed_and_writes_the_table(rule_data, workdir, capsys):
+    assert main(compare_args(rule_data)) == 0
+    out = capsys.readouterr().out
+    folder = workdir / "compare" / "rule"
+    runs = sorted(p.name for p in (folder / "runs").iterdir())
+    assert runs == ["BSARec-rule-seed42", "BSARec-rule-seed7", "SASRec-rule-seed42", "SASRec-rule-seed7"]
+    rows = read_csv(folder / "table.csv")
+    for row in rows:
+        run_dirs = [folder / "runs" / f"{row['model']}-rule-seed{seed}" for seed in (42, 7)]
+        seeds = [json.loads((run_dir / "metrics.json").read_text()) for run_dir in run_dirs]
+        values = [m["test_result"][row["metric"]] for m in seeds]
+        assert float(row["mean"]) == pytest.approx(np.mean(values))
+        assert float(row["std"]) == pytest.approx(np.std(values, ddof=1))
+        assert row["seeds_done"] == row["seeds"] == "2"
+        assert all(m["seed"] == s for m, s in zip(seeds, (42, 7), strict=True))
+    test = read_csv(folder / "significance.csv")[0]
+    assert (test["target"], test["baseline"]) == ("BSARec", "SASRec")
+    assert 0 <= float(test["wilcoxon_p"]) <= 1 and int(test["users"]) == 150
+    text = (folder / "table.md").read_text()
+    assert "| metric | BSARec | SASRec | Improv. (BSARec vs best baseline) |" in text
+    assert "Wilcoxon signed-rank p" in text and text in out
+    metric_rows = [line for line in text.splitlines() if line.startswith(("| HR@", "| NDCG@"))]
+    assert len(metric_rows) == 6 and all("**" in line for line in metric_rows)  # the best (ties: all) marked
+
+
+def test_per_user_ndcg_from_ranks_reproduces_the_runs_test_ndcg(rule_data, workdir):
+    assert main(compare_args(rule_data, models="BSARec", seeds="42")) == 0
+    run_dir = workdir / "compare" / "rule" / "runs" / "BSARec-rule-seed42"
+    logged = json.loads((run_dir / "metrics.json").read_text())["test_result"]["ndcg@10"]
+    per_user = per_user_ndcg([run_dir / "ranks.csv"])
+    assert np.mean(list(per_user.values())) == pytest.approx(logged, abs=1e-4)
+
+
+def test_a_second_call_trains_nothing_and_more_epochs_continue_the_runs(rule_data, workdir, capsys):
+    args = ["--state=INFO", *compare_args(rule_data, models="BSARec", seeds="42")]
+    assert main(args) == 0
+    run_dir = workdir / "compare" / "rule" / "runs" / "BSARec-rule-seed42"
+    best = (run_dir / "best.pth").stat().st_mtime_ns
+    assert main(args) == 0
+    assert (run_dir / "best.pth").stat().st_mtime_ns == best
+    assert "resumes" not in (run_dir / "run.log").read_text()
+
+    assert main([*args[:-1], "--epochs=3"]) == 0  # a larger budget: the run goes on from its last checkpoint
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 3
+    assert "training resumes at epoch 2" in (run_dir / "run.log").read_text()
+
+
+def test_an_unfinished_run_continues_from_its_last_checkpoint(rule_data, workdir):
+    args = ["--state=INFO", *compare_args(rule_data, models="BSARec", seeds="42")]
+    assert main(args) == 0
+    run_dir = workdir / "compare" / "rule" / "runs" / "BSARec-rule-seed42"
+    before = json.loads((run_dir / "metrics.json").read_text())
+    (run_dir / "metrics.json").unlink()  # as if killed after its last epoch, before its test
+    (run_dir / "ranks.csv").unlink()
+    assert main(args) == 0
+    after = json.loads((run_dir / "metrics.json").read_text())
+    assert after["test_result"] == before["test_result"]
+    assert "training resumes at epoch 2" in (run_dir / "run.log").read_text()
+
+
+def test_runs_go_to_ray_workers_with_jobs(rule_data, workdir):
+    assert main(compare_args(rule_data, "--jobs=2", models="BSARec,FMLPRec", seeds="42")) == 0
+    folder = workdir / "compare" / "rule"
+    assert len(read_csv(folder / "table.csv")) == 12
+    for model in ("BSARec", "FMLPRec"):
+        metrics = json.loads((folder / "runs" / f"{model}-rule-seed42" / "metrics.json").read_text())
+        assert metrics["device"] == "cpu" and metrics["model"] == model
+
+
+def test_paired_test_of_identical_and_of_better_rankings(tmp_path):
+    def ranks(name, values):
+        path = tmp_path / f"{name}.csv"
+        path.write_text("user,length,rank\n" + "".join(f"u{i},5,{r}\n" for i, r in enumerate(values)))
+        return path
+
+    same = ranks("same", [1, 3, 20, 2] * 10)
+    assert paired_test([same], [same])["wilcoxon_p"] == 1.0
+    better = paired_test([ranks("good", [1] * 40)], [ranks("bad", [2, 30] * 20)])
+    assert better["target_mean"] == 1.0 and better["baseline_mean"] == pytest.approx((1 / math.log2(3)) / 2)
+    assert better["wilcoxon_p"] < 1e-6 and better["users"] == 40
+
+
+BAD = [
+    (["--models=BSARec,NoSuchModel"], "unknown model 'NoSuchModel'"),
+    (["--seeds=1,x"], "--seeds=1,x must be integers"),
+    (["--seeds=1,1"], "--seeds names a value twice"),
+    (["--seed=3"], "--seed is set per run in a comparison"),
+    (["--jobs=0"], "--jobs=0 must be at least 1"),
+    (["--alpha=2"], "BSARec on rule: alpha=2 is outside [0, 1]"),
+    (["--datasets=nowhere"], "dataset 'nowhere' not found"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD, ids=[m for _, m in BAD])
+def test_bad_compare_input_is_one_line_and_writes_nothing(rule_data, workdir, capsys, extra, message):
+    assert main(compare_args(rule_data, *extra)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err
+    assert not Path(workdir, "compare").exists() and not Path(workdir, "runs").exists()
+
+
+def test_another_protocol_in_the_same_comparison_is_refused(rule_data, workdir, capsys):
+    assert main(compare_args(rule_data, models="BSARec", seeds="42")) == 0
+    assert main(compare_args(rule_data, "--train_window=last", models="BSARec", seeds="42")) == 2
+    assert "was run with other cmd_args" in capsys.readouterr().err
+
+
+def test_a_run_trained_before_is_adopted_and_evaluated_as_it_was(rule_data, workdir):
+    from recbole_bsarec.pipeline import run
+
+    earlier = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2, "seed": 7})
+    args = compare_args(rule_data, f"--adopt={earlier['checkpoint']}", "--table-only", models="BSARec", seeds="7")
+    assert main(args) == 0
+    run_dir = workdir / "compare" / "rule" / "runs" / "BSARec-rule-seed7"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test_result"] == earlier["test_result"]
+    assert metrics["adopted_from"] == earlier["checkpoint"] and (run_dir / "ranks.csv").is_file()
+    assert read_csv(workdir / "compare" / "rule" / "table.csv")[0]["seeds_done"] == "1"
+
+
+def test_a_run_with_other_settings_is_not_adopted(rule_data, workdir, capsys):
+    from recbole_bsarec.pipeline import run
+
+    other = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2, "alpha": 0.5})
+    assert main(compare_args(rule_data, f"--adopt={other['checkpoint']}", models="BSARec", seeds="42")) == 2
+    err = capsys.readouterr().err
+    assert "was trained with other settings: alpha=0.5 (here 0.9)" in err
+    assert not (workdir / "compare").exists()
