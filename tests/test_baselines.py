@@ -142,3 +142,12 @@ def test_fearec_is_configured_as_its_paper_trains_it(rule_data):
     expected = {"contrast": "us_x", "tau": 1.0, "sim": "dot", "lmd_sem": 0.1, "fredom": True, "fredom_type": "us_x"}
     expected |= {"global_ratio": 0.6, "dual_domain": True, "spatial_ratio": 0.1, "std": True, "topk_factor": 10}
     assert {key: config[key] for key in expected} == expected
+
+
+def test_fearec_delays_that_do_not_fit_the_window_are_named(rule_data):
+    from recbole_bsarec.errors import ConfigError
+    from recbole_bsarec.pipeline import build_config
+
+    with pytest.raises(ConfigError, match=r"topk_factor=10 keeps 23 time delays of MAX_ITEM_LIST_LENGTH=10"):
+        build_config("FEARec", "rule", [TINY], {"data_path": rule_data})
+    build_config("FEARec", "rule", [TINY], {"data_path": rule_data, "topk_factor": 4})  # int(4 ln 10) = 9 fits
