@@ -1,0 +1,191 @@
+"""A comparison's table, as the paper's Table 2: per dataset and metric, each model's mean and standard
+deviation over its finished seeds, the best marked, the target model's improvement over the best baseline,
+and a paired test over test users of per-user NDCG@10 (each user's mean over seeds), target against the
+baseline with the best mean NDCG@10. Optionally the paper's numbers beside them."""
+
+import csv
+import math
+import os
+
+import numpy as np
+import yaml
+from scipy import stats
+
+from recbole_bsarec.atomic import write_csv, write_text
+from recbole_bsarec.compare.runner import RANKS
+from recbole_bsarec.config import PROPERTIES
+from recbole_bsarec.rundir import read_metrics
+
+METRICS = ["hit@5", "hit@10", "hit@20", "ndcg@5", "ndcg@10", "ndcg@20"]
+LABELS = {"hit": "HR", "ndcg": "NDCG"}
+TEST_METRIC, TEST_K = "ndcg@10", 10
+PAPER = PROPERTIES / "paper" / "table2.yaml"
+
+
+def label(metric):
+    name, k = metric.split("@")
+    return f"{LABELS.get(name, name)}@{k}"
+
+
+def collect(specs):
+    """Finished runs' test metrics and rank files, keyed by (dataset, model): {seed: metrics}, {seed: path}."""
+    results, ranks = {}, {}
+    for spec in specs:
+        key = (spec["dataset"], spec["model"])
+        results.setdefault(key, {})
+        ranks.setdefault(key, {})
+        metrics = read_metrics(spec["run_dir"])
+        rank_file = os.path.join(spec["run_dir"], RANKS)
+        if metrics is not None and os.path.isfile(rank_file):
+            results[key][spec["seed"]] = metrics["test_result"]
+            ranks[key][spec["seed"]] = rank_file
+    return results, ranks
+
+
+def summary_rows(specs, results, paper):
+    """One row per dataset, model and metric: mean, standard deviation (ddof 1) and count of finished seeds."""
+    rows, wanted = [], {}
+    for spec in specs:
+        wanted.setdefault((spec["dataset"], spec["model"]), set()).add(spec["seed"])
+    for (dataset, model), seeds in wanted.items():
+        done = results.get((dataset, model), {})
+        for metric in METRICS:
+            values = [done[seed][metric] for seed in sorted(done) if metric in done[seed]]
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "model": model,
+                    "metric": metric,
+                    "mean": float(np.mean(values)) if values else math.nan,
+                    "std": float(np.std(values, ddof=1)) if len(values) > 1 else math.nan,
+                    "seeds_done": len(values),
+                    "seeds": len(seeds),
+                    "paper": paper.get(dataset, {}).get(metric, {}).get(model, math.nan),
+                }
+            )
+    return rows
+
+
+def per_user_ndcg(rank_files, k=TEST_K):
+    """{user: NDCG@k averaged over the seeds' rank files} (one target per user: 1 / log2(rank + 1) within k)."""
+    totals = {}
+    for path in rank_files:
+        with open(path, encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                rank = int(row["rank"])
+                totals.setdefault(row["user"], []).append(1 / math.log2(rank + 1) if rank <= k else 0.0)
+    return {user: float(np.mean(values)) for user, values in totals.items()}
+
+
+def paired_test(target_files, baseline_files):
+    """Per-user NDCG@10 of target against baseline over their common users: Wilcoxon signed-rank and paired t
+    (two-sided). Users whose two values are equal carry no sign; the Wilcoxon test drops them, as usual."""
+    first, second = per_user_ndcg(target_files), per_user_ndcg(baseline_files)
+    users = sorted(set(first) & set(second))
+    a = np.array([first[u] for u in users])
+    b = np.array([second[u] for u in users])
+    differ = int(np.sum(a != b))
+    wilcoxon = stats.wilcoxon(a, b).pvalue if differ else 1.0
+    ttest = stats.ttest_rel(a, b).pvalue if differ > 1 else 1.0
+    return {
+        "users": len(users),
+        "users_differing": differ,
+        "target_mean": float(a.mean()) if len(a) else math.nan,
+        "baseline_mean": float(b.mean()) if len(b) else math.nan,
+        "wilcoxon_p": float(wilcoxon),
+        "ttest_p": float(ttest),
+    }
+
+
+def significance_rows(rows, ranks, target):
+    """Per dataset: the target against the baseline with the best mean test NDCG@10, on the users' NDCG@10."""
+    out = []
+    for dataset in dict.fromkeys(row["dataset"] for row in rows):
+        scored = [
+            row
+            for row in rows
+            if row["dataset"] == dataset and row["metric"] == TEST_METRIC and not math.isnan(row["mean"])
+        ]
+        baselines = [row for row in scored if row["model"] != target]
+        if not baselines or not any(row["model"] == target for row in scored):
+            continue
+        best = max(baselines, key=lambda row: row["mean"])["model"]
+        target_files = list(ranks[(dataset, target)].values())
+        baseline_files = list(ranks[(dataset, best)].values())
+        out.append(
+            {"dataset": dataset, "target": target, "baseline": best, **paired_test(target_files, baseline_files)}
+        )
+    return out
+
+
+def cell(row, best, paper):
+    """'mean ± std', bold where best in its row, '(k/n)' while seeds are missing, the paper's value after it."""
+    if math.isnan(row["mean"]):
+        text = "–"
+    else:
+        text = f"{row['mean']:.4f}" + ("" if math.isnan(row["std"]) else f" ± {row['std']:.4f}")
+        if best:
+            text = f"**{text}**"
+    if row["seeds_done"] < row["seeds"]:
+        text += f" ({row['seeds_done']}/{row['seeds']})"
+    if paper and not math.isnan(row["paper"]):
+        text += f" [{row['paper']:.4f}]"
+    return text
+
+
+def improvement(rows_of_metric, target):
+    """The target's mean over the best baseline's mean, minus 1, in percent (the paper's 'Improv.')."""
+    means = {row["model"]: row["mean"] for row in rows_of_metric if not math.isnan(row["mean"])}
+    baselines = [value for model, value in means.items() if model != target]
+    if target not in means or not baselines or max(baselines) == 0:
+        return ""
+    return f"{100 * (means[target] / max(baselines) - 1):+.2f}%"
+
+
+def markdown(rows, tests, target, models, show_paper):
+    """The table per dataset (metrics down, models across), then the paired tests."""
+    lines = []
+    for dataset in dict.fromkeys(row["dataset"] for row in rows):
+        lines += [f"### {dataset}", ""]
+        lines.append("| metric | " + " | ".join(models) + f" | Improv. ({target} vs best baseline) |")
+        lines.append("|---" * (len(models) + 2) + "|")
+        for metric in METRICS:
+            of_metric = [row for row in rows if row["dataset"] == dataset and row["metric"] == metric]
+            by_model = {row["model"]: row for row in of_metric}
+            top = max((row["mean"] for row in of_metric if not math.isnan(row["mean"])), default=math.nan)
+            cells = [cell(by_model[m], by_model[m]["mean"] == top, show_paper) for m in models if m in by_model]
+            lines.append(f"| {label(metric)} | " + " | ".join(cells) + f" | {improvement(of_metric, target)} |")
+        lines.append("")
+    legend = "Cells: mean ± standard deviation over seeds; (k/n): only k of n seeds have finished"
+    lines += [legend + ("; [the paper's single run]." if show_paper else "."), ""]
+    for test in tests:
+        lines.append(
+            f"Paired test on {test['dataset']}, per-user NDCG@10 (mean over seeds), {test['target']} "
+            f"{test['target_mean']:.4f} vs {test['baseline']} {test['baseline_mean']:.4f} over {test['users']} "
+            f"users ({test['users_differing']} differ): Wilcoxon signed-rank p = {test['wilcoxon_p']:.3g}, "
+            f"paired t-test p = {test['ttest_p']:.3g}."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_table(plan_spec, options):
+    """table.csv, significance.csv and table.md in the comparison's folder; returns the markdown and paths."""
+    paper = {}
+    if options["paper"]:
+        with open(PAPER, encoding="utf-8") as handle:
+            paper = yaml.safe_load(handle)
+    specs = plan_spec["runs"]
+    results, ranks = collect(specs)
+    rows = summary_rows(specs, results, paper)
+    tests = significance_rows(rows, ranks, options["target"])
+    models = list(dict.fromkeys(spec["model"] for spec in specs))
+    text = markdown(rows, tests, options["target"], models, options["paper"])
+    folder = plan_spec["folder"]
+    paths = {
+        "table": write_csv(os.path.join(folder, "table.csv"), rows),
+        "markdown": os.path.join(folder, "table.md"),
+    }
+    write_text(paths["markdown"], text)
+    if tests:
+        paths["tests"] = write_csv(os.path.join(folder, "significance.csv"), tests)
+    return text, paths
