@@ -120,7 +120,9 @@ class BSARec(SequentialRecommender):
         if isinstance(module, nn.Linear) and module.bias is not None:
             module.bias.data.zero_()
 
-    def forward(self, item_seq, item_seq_len):
+    def embed_window(self, item_seq, item_seq_len):
+        """The window as the blocks see it: items placed by ``padding_side``, item + position embeddings,
+        LayerNorm and dropout; with the placed items and the position each row is scored at."""
         item_seq = keep_prefix(item_seq, item_seq_len)
         if self.padding_side == "left":
             item_seq = right_align(item_seq, item_seq_len)
@@ -129,7 +131,10 @@ class BSARec(SequentialRecommender):
             query_index = item_seq_len - 1
         position_ids = torch.arange(item_seq.size(1), dtype=torch.long, device=item_seq.device)
         input_emb = self.item_embedding(item_seq) + self.position_embedding(position_ids).unsqueeze(0)
-        input_emb = self.dropout(self.LayerNorm(input_emb))
+        return self.dropout(self.LayerNorm(input_emb)), item_seq, query_index
+
+    def forward(self, item_seq, item_seq_len):
+        input_emb, item_seq, query_index = self.embed_window(item_seq, item_seq_len)
         attention_mask = self.get_attention_mask(item_seq) if self.alpha < 1 else None
         return self.encoder(input_emb, attention_mask, query_index)
 

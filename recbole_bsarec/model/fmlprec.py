@@ -14,7 +14,7 @@ from recbole.model.loss import BPRLoss
 from torch import nn
 
 from recbole_bsarec.errors import ConfigError
-from recbole_bsarec.model.bsarec import keep_prefix, right_align
+from recbole_bsarec.model.bsarec import BSARec
 from recbole_bsarec.model.layers import Dropout, FeedForward, at_positions
 
 
@@ -94,44 +94,15 @@ class FMLPRec(SequentialRecommender):
         if config["padding_side"] not in ("left", "right"):
             raise ConfigError(f"padding_side={config['padding_side']!r} is unknown: use left (reference) or right")
 
-    def _init_weights(self, module):
-        """N(0, initializer_range) for Linear and Embedding weights, zero biases, unit LayerNorm."""
-        if isinstance(module, (nn.Linear, nn.Embedding)):
-            module.weight.data.normal_(mean=0.0, std=self.initializer_range)
-        elif isinstance(module, nn.LayerNorm):
-            module.bias.data.zero_()
-            module.weight.data.fill_(1.0)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            module.bias.data.zero_()
+    # initialisation, window embedding and item scoring are BSARec's: tied item embeddings, the last item scored
+    _init_weights = BSARec._init_weights
+    embed_window = BSARec.embed_window
+    calculate_loss = BSARec.calculate_loss
+    predict = BSARec.predict
+    full_sort_predict = BSARec.full_sort_predict
 
     def forward(self, item_seq, item_seq_len):
-        item_seq = keep_prefix(item_seq, item_seq_len)
-        if self.padding_side == "left":
-            item_seq = right_align(item_seq, item_seq_len)
-            query_index = item_seq.size(1) - 1
-        else:
-            query_index = item_seq_len - 1
-        position_ids = torch.arange(item_seq.size(1), dtype=torch.long, device=item_seq.device)
-        hidden_states = self.item_embedding(item_seq) + self.position_embedding(position_ids).unsqueeze(0)
-        hidden_states = self.dropout(self.LayerNorm(hidden_states))
+        hidden_states, _, query_index = self.embed_window(item_seq, item_seq_len)
         for block in self.blocks:
             hidden_states = block(hidden_states)
         return at_positions(hidden_states, query_index)
-
-    def calculate_loss(self, interaction):
-        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
-        pos_items = interaction[self.POS_ITEM_ID]
-        if self.loss_type == "BPR":
-            pos_score = (seq_output * self.item_embedding(pos_items)).sum(dim=-1)
-            neg_score = (seq_output * self.item_embedding(interaction[self.NEG_ITEM_ID])).sum(dim=-1)
-            return self.loss_fct(pos_score, neg_score)
-        logits = torch.matmul(seq_output, self.item_embedding.weight.transpose(0, 1))
-        return self.loss_fct(logits, pos_items)
-
-    def predict(self, interaction):
-        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
-        return (seq_output * self.item_embedding(interaction[self.ITEM_ID])).sum(dim=1)
-
-    def full_sort_predict(self, interaction):
-        seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
-        return torch.matmul(seq_output, self.item_embedding.weight.transpose(0, 1))
