@@ -24,7 +24,9 @@ def rng_state(loader):
 
 
 def set_rng_state(state, loader):
-    """Restore what ``rng_state`` saved."""
+    """Restore what ``rng_state`` saved, wherever the checkpoint was loaded to (a GPU run loads it onto the GPU,
+    but every generator state is set from host memory)."""
+    state = on_cpu(state)
     python = state["python"]
     random.setstate((python["version"], tuple(python["words"].tolist()), python["gauss"]))
     numpy, gauss = state["numpy"], state["numpy_gauss"]
@@ -34,3 +36,14 @@ def set_rng_state(state, loader):
     loader.generator.set_state(state["loader"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def on_cpu(value):
+    """``value`` with every tensor in it (nested in dicts and lists) moved to host memory."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {key: on_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(on_cpu(item) for item in value)
+    return value

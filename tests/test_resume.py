@@ -160,3 +160,25 @@ def test_same_seed_gives_identical_metrics(rule_data, model):
     second = run(model, "rule", [TINY], {"data_path": rule_data, "epochs": 2})
     assert first["test_result"] == second["test_result"]
     assert first["best_valid_result"] == second["best_valid_result"]
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_random_states_restore_from_a_checkpoint_loaded_onto_the_run_device(tmp_path, device):
+    """A GPU run loads its checkpoint onto the GPU (``map_location``); the generator states in it must still
+    restore (they are set from host memory), so the resumed run draws what the uninterrupted one would."""
+    import random
+
+    import numpy as np
+
+    from recbole_bsarec.rng import rng_state, set_rng_state
+
+    loader = type("Loader", (), {"generator": torch.Generator().manual_seed(3)})()
+    torch.save({"rng": rng_state(loader)}, tmp_path / "last.pth")
+    draws = [random.random(), np.random.rand(), torch.rand(1).item(), torch.rand(1, generator=loader.generator).item()]
+    state = torch.load(tmp_path / "last.pth", map_location=device, weights_only=True)["rng"]
+    set_rng_state(state, loader)
+    again = [random.random(), np.random.rand(), torch.rand(1).item(), torch.rand(1, generator=loader.generator).item()]
+    assert again == draws
