@@ -151,3 +151,18 @@ def test_fearec_delays_that_do_not_fit_the_window_are_named(rule_data):
     with pytest.raises(ConfigError, match=r"topk_factor=10 keeps 23 time delays of MAX_ITEM_LIST_LENGTH=10"):
         build_config("FEARec", "rule", [TINY], {"data_path": rule_data})
     build_config("FEARec", "rule", [TINY], {"data_path": rule_data, "topk_factor": 4})  # int(4 ln 10) = 9 fits
+
+
+@pytest.mark.parametrize(
+    ("device", "reproducibility", "warned"), [("cuda", True, True), ("cuda", False, False), ("cpu", True, False)]
+)
+def test_caser_on_a_gpu_with_deterministic_convolutions_is_named_as_slow(
+    rule_data, caplog, device, reproducibility, warned
+):
+    from recbole_bsarec.model.builtin_checks import CHECKS
+    from recbole_bsarec.pipeline import build_config
+
+    config = build_config("Caser", "rule", [TINY], {"data_path": rule_data, "reproducibility": reproducibility})
+    config["device"] = torch.device(device)  # this machine has no GPU: the check reads only the configured device
+    CHECKS["Caser"](config)
+    assert ("--reproducibility=False is faster" in caplog.text) is warned
