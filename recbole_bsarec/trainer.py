@@ -94,7 +94,7 @@ class SafeCheckpointMixin:
                 "resume with the options it was trained with"
             ) from err
         self.model.load_other_parameter(checkpoint.get("other_parameter"))
-        self.saved_model_file = checkpoint.get("best_file", str(resume_file))
+        self.saved_model_file = best_file_of(resume_file, checkpoint)
         self.start_epoch = checkpoint["epoch"] + 1
         self.last_epoch = checkpoint["epoch"]
         self.cur_step = checkpoint["cur_step"]
@@ -102,6 +102,21 @@ class SafeCheckpointMixin:
         self.best_valid_result = checkpoint.get("best_valid_result") or None
         self._resume_rng = checkpoint.get("rng")
         self.logger.info(f"Checkpoint {resume_file} loaded; training resumes at epoch {self.start_epoch}")
+
+
+def best_file_of(resume_file, checkpoint):
+    """The best weights so far of the run being resumed: a last checkpoint's run keeps them beside it, in its
+    run folder, wherever that folder is now (it may have been copied from another machine); a best checkpoint
+    is its own. A last checkpoint whose best weights are gone is a UsageError before anything trains."""
+    if "best_file" not in checkpoint:
+        return str(resume_file)
+    best = os.path.join(os.path.dirname(os.path.abspath(resume_file)), BEST)
+    if not os.path.isfile(best):
+        raise UsageError(
+            f"checkpoint '{resume_file}' is a last checkpoint, but its run's best weights '{best}' are missing: "
+            f"copy the run's {BEST} beside it, or resume from a best checkpoint"
+        )
+    return best
 
 
 def last_checkpoint_path(best_file):

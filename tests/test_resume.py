@@ -182,3 +182,21 @@ def test_random_states_restore_from_a_checkpoint_loaded_onto_the_run_device(tmp_
     set_rng_state(state, loader)
     again = [random.random(), np.random.rand(), torch.rand(1).item(), torch.rand(1, generator=loader.generator).item()]
     assert again == draws
+
+
+def test_a_run_folder_moved_elsewhere_resumes_in_its_new_place(rule_data, tmp_path):
+    """A run folder copied from another machine (another absolute path) continues from its last checkpoint and
+    keeps writing where it now is; without its best weights it is refused before anything trains."""
+    import shutil
+
+    old, moved = tmp_path / "old", tmp_path / "moved"
+    run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2, "run_dir": str(old)})
+    shutil.move(old, moved)
+    resumed = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 4, "resume": str(moved / "last.pth")})
+
+    assert not old.exists()
+    assert resumed["checkpoint"] == str(moved / "best.pth")
+    assert torch.load(moved / "last.pth", weights_only=True)["epoch"] == 3
+    os.remove(moved / "best.pth")
+    with pytest.raises(UsageError, match=r"best weights '.*moved/best.pth' are missing: copy the run's best.pth"):
+        run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 6, "resume": str(moved / "last.pth")})
