@@ -139,6 +139,18 @@ def test_another_protocol_in_the_same_comparison_is_refused(rule_data, workdir, 
     assert "was run with other cmd_args" in capsys.readouterr().err
 
 
+def test_machine_settings_may_change_when_a_comparison_continues(rule_data, workdir):
+    """Determinism, batch sizes for scoring and compilation change how a run executes, not what it trains: a
+    comparison continues under them (Caser wants ``--reproducibility=False`` on a GPU), and its runs stay done."""
+    assert main(compare_args(rule_data, models="BSARec", seeds="42")) == 0
+    machine = ("--reproducibility=False", "--eval_batch_size=64")
+    assert main(compare_args(rule_data, *machine, models="BSARec,SASRec", seeds="42")) == 0
+    runs = workdir / "compare" / "rule" / "runs"
+    assert "resumes" not in (runs / "BSARec-rule-seed42" / "run.log").read_text()
+    settings = json.loads((runs / "SASRec-rule-seed42" / "metrics.json").read_text())["settings"]
+    assert settings["reproducibility"] is False
+
+
 def test_a_run_trained_before_is_adopted_and_evaluated_as_it_was(rule_data, workdir):
     from recbole_bsarec.pipeline import run
 

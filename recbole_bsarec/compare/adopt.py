@@ -7,17 +7,11 @@ import shutil
 
 from recbole_bsarec.analysis.load import load_run
 from recbole_bsarec.checkpoint import plain_values
+from recbole_bsarec.compare.plan import NOT_COMPARED
 from recbole_bsarec.errors import UsageError
 from recbole_bsarec.pipeline import build_config
 from recbole_bsarec.registry import get_trainer
 from recbole_bsarec.rundir import BEST, read_metrics, write_metrics
-
-# settings of the machine, of the run's bookkeeping or of its output, not of what was trained or how it is scored
-NOT_COMPARED = {
-    *("data_path", "checkpoint_dir", "run_dir", "resume", "gpu_id", "use_gpu", "device", "seed", "state"),
-    *("show_progress", "eval_batch_size", "eval_scores_per_batch", "log_wandb", "wandb_project", "local_rank"),
-    *("worker", "nproc", "world_size", "offset", "ip", "port", "shuffle", "torch_compile", "benchmark_filename"),
-}
 
 
 def plan_adoptions(paths, spec):

@@ -30,6 +30,15 @@ FLAGS = ("paper", "table_only")
 NUMBERS = {"jobs": int, "cpus_per_run": float, "gpus_per_run": float, "max_failures": int}
 PER_RUN = ("seed", "run_dir", "resume", "epochs", "show_progress", "gpu_id", "use_gpu", "state")
 SAME_ON_RERUN = ("config_files", "cmd_args", "data_path")
+# settings of the machine, of a run's bookkeeping or of its output, not of what is trained or how it is scored:
+# they may change when a comparison is continued (``--reproducibility=False`` for Caser on a GPU, say), and a run
+# adopted from elsewhere may differ in them
+NOT_COMPARED = {
+    *("data_path", "checkpoint_dir", "run_dir", "resume", "gpu_id", "use_gpu", "device", "seed", "state"),
+    *("show_progress", "eval_batch_size", "eval_scores_per_batch", "log_wandb", "wandb_project", "local_rank"),
+    *("worker", "nproc", "world_size", "offset", "ip", "port", "shuffle", "torch_compile", "benchmark_filename"),
+    "reproducibility",
+}
 
 
 def parse_compare_args(argv):
@@ -115,7 +124,7 @@ def plan(options, config_files, cmd_args, config_dict=None):
         spec["run_dir"] = os.path.join(folder, "runs", f"{spec['model']}-{spec['dataset']}-seed{spec['seed']}")
     shared = {
         "config_files": config_files,
-        "cmd_args": [arg for arg in cmd_args if arg.partition("=")[0] != "--epochs"],
+        "cmd_args": [arg for arg in cmd_args if arg.partition("=")[0][2:] not in {"epochs", *NOT_COMPARED}],
         "data_path": config_dict.get("data_path"),
     }
     return {"name": name, "folder": folder, "runs": runs, "shared": shared}
