@@ -35,19 +35,6 @@ def test_filter_is_a_circular_convolution_along_the_sequence():
         torch.testing.assert_close(layer(x), expected, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("padding_side", ["left", "right"])
-def test_fmlprec_ignores_items_after_the_prediction_point(rule_data, padding_side):
-    model, _ = make_model("FMLPRec", rule_data, padding_side=padding_side)
-    torch.manual_seed(1)
-    seq = torch.randint(1, model.n_items, (4, model.max_seq_length))
-    lengths = torch.tensor([1, 4, 7, model.max_seq_length])
-    later = seq.clone()
-    for row, length in enumerate(lengths):
-        later[row, length:] = torch.randint(1, model.n_items, (model.max_seq_length - length,))
-    with torch.no_grad():
-        torch.testing.assert_close(model(seq, lengths), model(later, lengths))
-
-
 def test_fmlprec_left_padding_is_right_padding_of_the_aligned_sequence(rule_data):
     left, _ = make_model("FMLPRec", rule_data, padding_side="left")
     right, _ = make_model("FMLPRec", rule_data, padding_side="right")

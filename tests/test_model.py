@@ -76,7 +76,7 @@ def test_right_align_moves_items_to_the_end_in_order():
 
 
 @pytest.mark.parametrize("padding_side", ["left", "right"])
-@pytest.mark.parametrize("model_name", ["BSARec", "BSARecFilterOnly"])
+@pytest.mark.parametrize("model_name", ["BSARec", "BSARecFilterOnly", "FMLPRec"])
 def test_items_after_the_prediction_point_do_not_change_the_prediction(rule_data, model_name, padding_side):
     model, _ = make_model(model_name, rule_data, padding_side=padding_side)
     torch.manual_seed(1)
