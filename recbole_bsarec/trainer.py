@@ -72,7 +72,7 @@ class SafeCheckpointMixin:
         """The last checkpoint: this epoch's state, the best result so far and where the best weights are."""
         state = self._state(epoch)
         state["best_valid_result"] = {k: float(v) for k, v in (self.best_valid_result or {}).items()}
-        state["best_file"] = os.path.abspath(self.saved_model_file)
+        state["best_file"] = os.path.basename(self.saved_model_file)
         state["rng"] = rng_state(train_data)
         path = last_checkpoint_path(self.saved_model_file)
         atomic_save(state, path)
@@ -110,11 +110,11 @@ def best_file_of(resume_file, checkpoint):
     is its own. A last checkpoint whose best weights are gone is a UsageError before anything trains."""
     if "best_file" not in checkpoint:
         return str(resume_file)
-    best = os.path.join(os.path.dirname(os.path.abspath(resume_file)), BEST)
+    best = os.path.join(os.path.dirname(os.path.abspath(resume_file)), os.path.basename(checkpoint["best_file"]))
     if not os.path.isfile(best):
         raise UsageError(
             f"checkpoint '{resume_file}' is a last checkpoint, but its run's best weights '{best}' are missing: "
-            f"copy the run's {BEST} beside it, or resume from a best checkpoint"
+            f"copy the run's {os.path.basename(best)} beside it, or resume from a best checkpoint"
         )
     return best
 
