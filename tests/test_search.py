@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import TINY
+from ray.tune.search import Searcher
 
 from recbole_bsarec.cli import main, parse_args
 from recbole_bsarec.errors import UsageError
 from recbole_bsarec.pipeline import build_config
+from recbole_bsarec.search.distinct import DistinctHyperOptSearch
 from recbole_bsarec.search.tuner import DEFAULTS, parse_search_args, plan, search
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,6 +118,27 @@ def test_cli_bad_search_input_exits_2(rule_data, tmp_path, capsys):
     assert not (Path.cwd() / "searches").exists()
 
 
+def test_hyperopt_never_repeats_a_configuration_and_ends_when_the_space_is_spent():
+    from ray import tune
+    from ray.tune.search.hyperopt import HyperOptSearch
+
+    space = {"alpha": tune.choice([0.1, 0.3, 0.5]), "c": tune.choice([1, 3])}
+    drawn = {}
+    for searcher in (HyperOptSearch, DistinctHyperOptSearch):
+        searcher = searcher(n_initial_points=2, random_state_seed=0)
+        searcher.set_search_properties("score", "max", space)
+        drawn[type(searcher)] = configs = []
+        for trial in range(8):
+            config = searcher.suggest(str(trial))
+            configs.append(config if config == Searcher.FINISHED else tuple(config.values()))
+            if config != Searcher.FINISHED:
+                searcher.on_trial_complete(str(trial), {"score": config["alpha"] * config["c"]})
+    assert len(set(drawn[HyperOptSearch])) < 6  # what the stock searcher does with this seed: repeats
+    distinct = drawn[DistinctHyperOptSearch]
+    assert len(set(distinct[:6])) == 6 and distinct[6] == Searcher.FINISHED
+    assert distinct[:2] == drawn[HyperOptSearch][:2]  # draws that do not repeat are left as hyperopt made them
+
+
 # --- searches ------------------------------------------------------------------------------------------
 
 
@@ -126,7 +149,7 @@ def test_three_trial_search_writes_table_and_a_best_yaml_run_py_accepts(rule_dat
     assert folder == Path.cwd() / "searches" / "BSARec-rule"
 
     rows = read_rows(folder)
-    assert len(rows) == 3
+    assert len(rows) == 3 and len({(row["alpha"], row["c"]) for row in rows}) == 3
     for row in rows:
         assert row["status"] in ("max epochs", "early stopping", "stopped by scheduler")
         assert 0 < float(row["best_valid"]) <= 1 and 0 <= float(row["test_ndcg@10"]) <= 1

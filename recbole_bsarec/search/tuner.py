@@ -179,8 +179,8 @@ def tuner_for(spec, options):
     """Ray Tune's Tuner for ``spec``: trials with the asked resources, the searcher, the scheduler, retries."""
     from ray import air, tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search.hyperopt import HyperOptSearch
 
+    from recbole_bsarec.search.distinct import DistinctHyperOptSearch
     from recbole_bsarec.search.trial import run_trial
 
     trainable = tune.with_resources(
@@ -193,7 +193,7 @@ def tuner_for(spec, options):
     searcher = None
     if spec["algo"] == "hyperopt":
         initial = options["initial_points"] or max(1, min(20, spec["samples"] // 2))
-        searcher = HyperOptSearch(n_initial_points=initial, random_state_seed=spec["seed"])
+        searcher = DistinctHyperOptSearch(n_initial_points=initial, random_state_seed=spec["seed"])
     if options["scheduler"] == "asha":
         grace = options["grace_period"] or max(1, min(10, spec["epochs"] // 4))
         scheduler = ASHAScheduler(
