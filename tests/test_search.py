@@ -169,6 +169,12 @@ def test_three_trial_search_writes_table_and_a_best_yaml_run_py_accepts(rule_dat
         run_search(rule_data, space, samples=4, resume=True)
 
 
+def test_more_samples_than_configurations_runs_each_once(rule_data, tmp_path):
+    space = write_space(tmp_path, "alpha: {choice: [0.3, 0.9]}\n")
+    outcome = run_search(rule_data, space, samples=4, scheduler="none")
+    assert sorted(row["alpha"] for row in read_rows(outcome["spec"]["folder"])) == ["0.3", "0.9"]
+
+
 def test_crashing_trial_is_retried_and_reported(rule_data, tmp_path):
     # a batch size of 0 passes the configuration but fails in RecBole's data loader, inside the trial
     space = write_space(tmp_path, "train_batch_size: {choice: [0, 64]}\n")
