@@ -130,9 +130,11 @@ def test_hyperopt_never_repeats_a_configuration_and_ends_when_the_space_is_spent
         drawn[type(searcher)] = configs = []
         for trial in range(8):
             config = searcher.suggest(str(trial))
-            configs.append(config if config == Searcher.FINISHED else tuple(config.values()))
-            if config != Searcher.FINISHED:
-                searcher.on_trial_complete(str(trial), {"score": config["alpha"] * config["c"]})
+            if config == Searcher.FINISHED:
+                configs.append(config)
+                break
+            configs.append(tuple(config.values()))
+            searcher.on_trial_complete(str(trial), {"score": config["alpha"] * config["c"]})
     assert len(set(drawn[HyperOptSearch])) < 6  # what the stock searcher does with this seed: repeats
     distinct = drawn[DistinctHyperOptSearch]
     assert len(set(distinct[:6])) == 6 and distinct[6] == Searcher.FINISHED
