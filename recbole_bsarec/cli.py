@@ -13,6 +13,11 @@ DEFAULT_MODEL = "BSARec"
 EMBEDDED_DATASET = "ml-100k"
 QUICKSTART = PROPERTIES / "quickstart.yaml"
 METRICS = (("hit", "HR"), ("ndcg", "NDCG"), ("mrr", "MRR"))
+ON_INTERRUPT = {
+    "train_main": "interrupted",
+    "search_main": "interrupted: continue with the same command and --resume",
+    "compare_main": "interrupted: run the same command again to continue",
+}
 
 
 def parse_args(argv):
@@ -66,21 +71,28 @@ def results_table(result):
 
 
 def main(argv=None):
-    """Run one training + evaluation; return the process exit code."""
+    """Run the command the arguments name; return the process exit code (2: bad input, 130: interrupted)."""
     argv = sys.argv[1:] if argv is None else argv
     if any(arg.partition("=")[0] == "--search" for arg in argv):
-        return search_main(argv)
-    if "--compare" in argv:
-        return compare_main(argv)
+        command = search_main
+    elif "--compare" in argv:
+        command = compare_main
+    else:
+        command = train_main
     try:
-        model, dataset, config_files, overrides = parse_args(argv)
-        result = run(model, dataset, config_file_list=config_files, cmd_args=overrides)
+        return command(argv)
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(ON_INTERRUPT[command.__name__], file=sys.stderr)
         return 130
+
+
+def train_main(argv):
+    """One training + evaluation; prints the results table."""
+    model, dataset, config_files, overrides = parse_args(argv)
+    result = run(model, dataset, config_file_list=config_files, cmd_args=overrides)
     print(results_table(result))
     return 0
 
@@ -90,16 +102,9 @@ def search_main(argv):
     from recbole_bsarec.search.table import to_markdown
     from recbole_bsarec.search.tuner import parse_search_args, search
 
-    try:
-        space_file, options, rest = parse_search_args(argv)
-        model, dataset, config_files, overrides = parse_args(rest)
-        outcome = search(model, dataset, config_files, overrides, space_file, options)
-    except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: continue with the same command and --resume", file=sys.stderr)
-        return 130
+    space_file, options, rest = parse_search_args(argv)
+    model, dataset, config_files, overrides = parse_args(rest)
+    outcome = search(model, dataset, config_files, overrides, space_file, options)
     spec, paths = outcome["spec"], outcome["paths"]
     print(f"search {spec['name']}: {len(outcome['rows'])} trials of {spec['model']} on {spec['dataset']}")
     print(to_markdown(outcome["rows"], list(spec["space"]), spec["metric"]))
@@ -113,14 +118,7 @@ def compare_main(argv):
     """``--compare --models=A,B --datasets=D --seeds=42,1,2``: every run, then the Table-2-style table."""
     from recbole_bsarec.compare.command import compare
 
-    try:
-        text, paths, failed = compare(argv, parse_args)
-    except UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to continue", file=sys.stderr)
-        return 130
+    text, paths, failed = compare(argv, parse_args)
     print(text)
     for label, path in paths.items():
         print(f"{label + ':':<10}{path}")

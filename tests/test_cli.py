@@ -99,3 +99,21 @@ def test_installed_command_is_the_same_cli(workdir):
     command = Path(sys.executable).with_name("recbole-bsarec")
     proc = subprocess.run([str(command), "--model=NoSuchModel"], cwd=workdir, capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown model 'NoSuchModel'" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "argv, target, hint",
+    [
+        ([], "recbole_bsarec.cli.run", "interrupted"),
+        (["--compare"], "recbole_bsarec.compare.command.compare", "run the same command again to continue"),
+        (["--search=space.yaml"], "recbole_bsarec.search.tuner.parse_search_args", "the same command and --resume"),
+    ],
+)
+def test_ctrl_c_exits_130_with_how_to_continue(monkeypatch, capsys, argv, target, hint):
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(target, interrupted)
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert err.strip().startswith("interrupted") and err.strip().endswith(hint)
