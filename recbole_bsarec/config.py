@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+import recbole
 import yaml
 from recbole.config import Config as RecBoleConfig
 from recbole.utils import InputType
@@ -19,6 +20,7 @@ def properties_dir():
 
 
 PROPERTIES = properties_dir()
+RECBOLE_MODEL_YAML = Path(recbole.__file__).resolve().parent / "properties" / "model"
 
 
 def packaged(file):
@@ -35,11 +37,12 @@ BPR_NEGATIVES = {"distribution": "uniform", "sample_num": 1, "alpha": 1.0, "dyna
 class Config(RecBoleConfig):
     """Layers ``properties/`` over RecBole's defaults and resolves this package's model names.
 
-    Order: RecBole's yaml, our overall.yaml, the yaml of each class in the model's ancestry (an
-    ablation inherits BSARec.yaml), our dataset yaml and its ``model_config`` section for those classes
-    (e.g. the paper's best BSARec hyperparameters on that dataset), then config files, dict and
-    ``cmd_args``. A config file given as ``properties/...`` that is not on disk is looked up among the
-    package's own yaml (so ``--config_files=properties/protocol/paper.yaml`` works from anywhere).
+    Order: RecBole's yaml (with its model yaml for each ancestor: CaserLeftPad gets Caser.yaml), our
+    overall.yaml, the yaml of each class in the model's ancestry (an ablation inherits BSARec.yaml), our
+    dataset yaml and its ``model_config`` section for those classes (e.g. the paper's best BSARec
+    hyperparameters on that dataset), then config files, dict and ``cmd_args``. A config file given as
+    ``properties/...`` that is not on disk is looked up among the package's own yaml (so
+    ``--config_files=properties/protocol/paper.yaml`` works from anywhere).
 
     ``cmd_args`` are RecBole-style ``--key=value`` overrides (highest priority); unlike RecBole,
     they are passed in rather than read from ``sys.argv``, so library callers are not affected by
@@ -85,9 +88,11 @@ class Config(RecBoleConfig):
 
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
-        model_files = [PROPERTIES / "model" / f"{cls.__name__}.yaml" for cls in reversed(model_class.__mro__)]
+        ancestry = list(reversed(model_class.__mro__))
+        inherited = [RECBOLE_MODEL_YAML / f"{cls.__name__}.yaml" for cls in ancestry[:-1]]
+        model_files = [PROPERTIES / "model" / f"{cls.__name__}.yaml" for cls in ancestry]
         dataset_file = PROPERTIES / "dataset" / f"{dataset}.yaml"
-        for file in [PROPERTIES / "overall.yaml", *model_files, dataset_file]:
+        for file in [*inherited, PROPERTIES / "overall.yaml", *model_files, dataset_file]:
             if file.is_file():
                 config_dict = self._update_internal_config_dict(file) or {}
                 if file == dataset_file:

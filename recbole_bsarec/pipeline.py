@@ -11,7 +11,7 @@ from recbole_bsarec.checkpoint import plain_values
 from recbole_bsarec.config import Config
 from recbole_bsarec.data.protocol import check_protocol, create_dataset, mark_phases
 from recbole_bsarec.data.source import ensure_dataset
-from recbole_bsarec.model.builtin_checks import CHECKS
+from recbole_bsarec.model.builtin_checks import builtin_check
 from recbole_bsarec.registry import get_trainer
 from recbole_bsarec.rundir import choose_run_dir, write_metrics
 from recbole_bsarec.runlog import init_run_logger, log_file
@@ -21,7 +21,7 @@ def build_config(model=None, dataset=None, config_file_list=None, config_dict=No
     """The layered Config, with the model's hyperparameters checked before any data is read."""
     config = Config(model, dataset, config_file_list, config_dict, cmd_args)
     check_protocol(config)
-    check = getattr(config.model_class, "check_config", None) or CHECKS.get(config["model"])
+    check = getattr(config.model_class, "check_config", None) or builtin_check(config.model_class)
     if check is not None:
         check(config)
     return config

@@ -47,6 +47,32 @@ def test_fmlprec_left_padding_is_right_padding_of_the_aligned_sequence(rule_data
         torch.testing.assert_close(left(seq, lengths), aligned)
 
 
+def test_caser_left_pad_is_recboles_caser_on_the_right_aligned_window(rule_data):
+    left, _ = make_model("CaserLeftPad", rule_data)
+    caser, _ = make_model("Caser", rule_data)
+    caser.load_state_dict(left.state_dict())
+    seq = torch.zeros(2, left.max_seq_length, dtype=torch.long)
+    seq[0, :3] = torch.tensor([3, 4, 5])
+    seq[1] = torch.arange(1, left.max_seq_length + 1)
+    user = torch.tensor([1, 2])
+    with torch.no_grad():
+        torch.testing.assert_close(left(user, seq), caser(user, right_align(seq, torch.tensor([3, 10]))))
+        torch.testing.assert_close(left(user, seq)[1], caser(user, seq)[1])  # a full window is not moved
+        assert not torch.allclose(left(user, seq)[0], caser(user, seq)[0])  # a short one is, and that changes it
+
+
+def test_caser_left_pad_has_casers_settings_and_checks(rule_data):
+    from recbole_bsarec.model.builtin_checks import builtin_check, check_caser
+    from recbole_bsarec.pipeline import build_config
+
+    left = build_config("CaserLeftPad", "rule", [TINY], {"data_path": rule_data})
+    caser = build_config("Caser", "rule", [TINY], {"data_path": rule_data})
+    keys = ["embedding_size", "dropout_prob", "reg_weight", "nv", "nh", "loss_type", "learning_rate"]
+    assert {key: left[key] for key in keys} == {key: caser[key] for key in keys}
+    assert left["dropout_prob"] == 0.4  # from RecBole's Caser.yaml, which the subclass inherits
+    assert builtin_check(left.model_class) is check_caser
+
+
 def reference_info_nce(z_i, z_j, tau):
     """DuoRec's formulation: logits [positive, the 2B - 2 negatives], label 0."""
     batch = z_i.size(0)
@@ -98,9 +124,11 @@ def test_duorec_without_contrastive_weight_is_sasrecs_ce_loss(rule_data):
     assert with_contrast.calculate_loss(batch) > duorec.calculate_loss(batch)
 
 
-@pytest.mark.parametrize("model", ["FMLPRec", "DuoRec"])
-def test_baseline_learns_a_next_item_rule_far_above_chance(rule_data, model):
-    result = run(model, "rule", [TINY], {"data_path": rule_data, "epochs": 25, "stopping_step": 25})
+@pytest.mark.parametrize(
+    ("model", "settings"), [("FMLPRec", {}), ("DuoRec", {}), ("CaserLeftPad", {"embedding_size": 16})]
+)
+def test_baseline_learns_a_next_item_rule_far_above_chance(rule_data, model, settings):
+    result = run(model, "rule", [TINY], {"data_path": rule_data, "epochs": 25, "stopping_step": 25, **settings})
     assert result["test_result"]["hit@10"] >= 0.9 > 3 * 10 / N_ITEMS
 
 

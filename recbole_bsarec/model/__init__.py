@@ -1,7 +1,8 @@
 """Models this package adds to RecBole."""
 
 from recbole_bsarec.model.bsarec import BSARec, BSARecAttnOnly, BSARecFilterOnly, BSARecScalarBeta
+from recbole_bsarec.model.caser import CaserLeftPad
 from recbole_bsarec.model.duorec import DuoRec
 from recbole_bsarec.model.fmlprec import FMLPRec
 
-__all__ = ["BSARec", "BSARecAttnOnly", "BSARecFilterOnly", "BSARecScalarBeta", "DuoRec", "FMLPRec"]
+__all__ = ["BSARec", "BSARecAttnOnly", "BSARecFilterOnly", "BSARecScalarBeta", "CaserLeftPad", "DuoRec", "FMLPRec"]

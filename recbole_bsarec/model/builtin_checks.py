@@ -30,3 +30,8 @@ def check_caser(config):
 
 
 CHECKS = {"FEARec": check_fearec, "Caser": check_caser}
+
+
+def builtin_check(model_class):
+    """The check of the RecBole model that ``model_class`` is or extends (CaserLeftPad gets Caser's), or None."""
+    return next((CHECKS[cls.__name__] for cls in model_class.__mro__ if cls.__name__ in CHECKS), None)
