@@ -61,16 +61,27 @@ def test_caser_left_pad_is_recboles_caser_on_the_right_aligned_window(rule_data)
         assert not torch.allclose(left(user, seq)[0], caser(user, seq)[0])  # a short one is, and that changes it
 
 
-def test_caser_left_pad_has_casers_settings_and_checks(rule_data):
-    from recbole_bsarec.model.builtin_checks import builtin_check, check_caser
+@pytest.mark.parametrize(
+    ("model", "parent", "expected"),
+    [
+        ("CaserLeftPad", "Caser", {"embedding_size": 64, "dropout_prob": 0.4, "reg_weight": 1e-4, "nv": 4, "nh": 8}),
+        ("DuoRec", "SASRec", {"n_layers": 2, "inner_size": 256, "hidden_dropout_prob": 0.5, "attn_dropout_prob": 0.5}),
+    ],
+)
+def test_a_subclass_of_a_recbole_model_inherits_its_yaml(rule_data, model, parent, expected):
+    """RecBole reads only the yaml named after the model; the package's Config adds each ancestor's."""
     from recbole_bsarec.pipeline import build_config
 
-    left = build_config("CaserLeftPad", "rule", [TINY], {"data_path": rule_data})
-    caser = build_config("Caser", "rule", [TINY], {"data_path": rule_data})
-    keys = ["embedding_size", "dropout_prob", "reg_weight", "nv", "nh", "loss_type", "learning_rate"]
-    assert {key: left[key] for key in keys} == {key: caser[key] for key in keys}
-    assert left["dropout_prob"] == 0.4  # from RecBole's Caser.yaml, which the subclass inherits
-    assert builtin_check(left.model_class) is check_caser
+    child = build_config(model, "rule", None, {"data_path": rule_data})
+    assert {key: child[key] for key in expected} == expected
+    assert {key: build_config(parent, "rule", None, {"data_path": rule_data})[key] for key in expected} == expected
+
+
+def test_caser_left_pad_gets_casers_checks():
+    from recbole_bsarec.model import CaserLeftPad
+    from recbole_bsarec.model.builtin_checks import builtin_check, check_caser
+
+    assert builtin_check(CaserLeftPad) is check_caser
 
 
 def reference_info_nce(z_i, z_j, tau):
