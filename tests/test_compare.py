@@ -92,6 +92,20 @@ def test_an_unfinished_run_continues_from_its_last_checkpoint(rule_data, workdir
     assert "training resumes at epoch 2" in (run_dir / "run.log").read_text()
 
 
+def test_a_finished_run_whose_checkpoints_were_removed_stays_finished(rule_data, workdir):
+    args = compare_args(rule_data, models="BSARec", seeds="42")
+    assert main(args) == 0
+    run_dir = workdir / "compare" / "rule" / "runs" / "BSARec-rule-seed42"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    del metrics["epochs_run"], metrics["stopped_early"]  # as metrics.json was written by earlier versions
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    for checkpoint in ("best.pth", "last.pth"):
+        (run_dir / checkpoint).unlink()  # kept only the results, to save space
+    assert main(args) == 0
+    assert main([*args, "--table-only"]) == 0
+    assert not (run_dir / "last.pth").exists()  # nothing trained again
+
+
 def test_runs_go_to_ray_workers_with_jobs(rule_data, workdir):
     assert main(compare_args(rule_data, "--jobs=2", models="BSARec,FMLPRec", seeds="42")) == 0
     folder = workdir / "compare" / "rule"

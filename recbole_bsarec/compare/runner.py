@@ -26,6 +26,8 @@ def needs_training(spec):
     if "adopted_from" in metrics:  # a run trained elsewhere, brought in as it ended
         return False
     if "epochs_run" not in metrics:  # written before metrics.json recorded it: the last checkpoint says
+        if not os.path.isfile(os.path.join(spec["run_dir"], LAST)):
+            return False  # its checkpoints were removed: finished, and nothing to continue from
         last = torch.load(os.path.join(spec["run_dir"], LAST), map_location="cpu", weights_only=True)
         stopping_step = last["config"]["stopping_step"]
         metrics = {"epochs_run": last["epoch"] + 1, "stopped_early": last["cur_step"] > stopping_step}
