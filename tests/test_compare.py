@@ -153,6 +153,33 @@ def test_another_protocol_in_the_same_comparison_is_refused(rule_data, workdir, 
     assert "was run with other cmd_args" in capsys.readouterr().err
 
 
+def test_a_comparison_continues_with_its_config_file_elsewhere(rule_data, workdir, capsys):
+    """compare.json holds what the config files say, not where they are: the folder and its protocol may move
+    to another machine or checkout (a GPU, a cluster) and continue; an edited protocol is refused."""
+    assert main(compare_args(rule_data, models="BSARec", seeds="42")) == 0
+    moved = workdir / "elsewhere" / Path(TINY).name
+    moved.parent.mkdir()
+    moved.write_text(Path(TINY).read_text())
+    args = [arg.replace(TINY, str(moved)) for arg in compare_args(rule_data, models="BSARec", seeds="42")]
+    assert main(args) == 0
+    run_dir = workdir / "compare" / "rule" / "runs" / "BSARec-rule-seed42"
+    assert "resumes" not in (run_dir / "run.log").read_text()
+    moved.write_text(Path(TINY).read_text() + "hidden_size: 8\n")
+    assert main(args) == 2
+    assert "was run with other config_files" in capsys.readouterr().err
+
+
+def test_a_record_of_config_file_paths_is_read_and_upgraded(rule_data, workdir):
+    """compare.json written by earlier versions lists the config files' paths: where they are readable, the
+    comparison continues and its record now holds their content."""
+    assert main(compare_args(rule_data, models="BSARec", seeds="42")) == 0
+    record = workdir / "compare" / "rule" / "compare.json"
+    shared = json.loads(record.read_text())
+    record.write_text(json.dumps({**shared, "config_files": [TINY]}))
+    assert main(compare_args(rule_data, models="BSARec", seeds="42")) == 0
+    assert json.loads(record.read_text()) == shared
+
+
 def test_machine_settings_may_change_when_a_comparison_continues(rule_data, workdir):
     """Determinism, batch sizes for scoring and compilation change how a run executes, not what it trains: a
     comparison continues under them (Caser wants ``--reproducibility=False`` on a GPU), and its runs stay done."""

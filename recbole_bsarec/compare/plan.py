@@ -4,6 +4,8 @@ and seed, each with its own run folder ``<storage>/<name>/runs/<Model>-<dataset>
 import json
 import os
 
+import yaml
+
 from recbole_bsarec.atomic import write_text
 from recbole_bsarec.config import packaged
 from recbole_bsarec.data.source import ensure_dataset
@@ -30,6 +32,8 @@ FLAGS = ("paper", "table_only")
 NUMBERS = {"jobs": int, "cpus_per_run": float, "gpus_per_run": float, "max_failures": int}
 PER_RUN = ("seed", "run_dir", "resume", "epochs", "show_progress", "gpu_id", "use_gpu", "state")
 SAME_ON_RERUN = ("config_files", "cmd_args", "data_path")
+# the config files are compared by what they hold, not where they are: a comparison moved to another machine or
+# checkout (a GPU, a cluster) continues there
 # settings of the machine, of a run's bookkeeping or of its output, not of what is trained or how it is scored:
 # they may change when a comparison is continued (``--reproducibility=False`` for Caser on a GPU, say), and a run
 # adopted from elsewhere may differ in them
@@ -123,7 +127,7 @@ def plan(options, config_files, cmd_args, config_dict=None):
     for spec in runs:
         spec["run_dir"] = os.path.join(folder, "runs", f"{spec['model']}-{spec['dataset']}-seed{spec['seed']}")
     shared = {
-        "config_files": config_files,
+        "config_files": [file_content(file) for file in config_files],
         "cmd_args": [arg for arg in cmd_args if arg.partition("=")[0][2:] not in {"epochs", *NOT_COMPARED}],
         "data_path": config_dict.get("data_path"),
     }
@@ -137,11 +141,26 @@ def check_folder(spec):
     if os.path.exists(record):
         with open(record, encoding="utf-8") as handle:
             saved = json.load(handle)
+        legacy = any(isinstance(entry, str) for entry in saved.get("config_files", []))
+        if legacy:
+            saved["config_files"] = [file_content(entry) for entry in saved["config_files"]]
         changed = [key for key in SAME_ON_RERUN if json.loads(json.dumps(spec["shared"][key])) != saved.get(key)]
         if changed:
             raise UsageError(
                 f"comparison '{spec['folder']}' was run with other {', '.join(changed)}: "
                 "give the same options, or --name=OTHER for a new comparison"
             )
-    else:
-        write_text(record, json.dumps(spec["shared"], indent=1) + "\n")
+        if not legacy:
+            return
+    write_text(record, json.dumps(spec["shared"], indent=1) + "\n")
+
+
+def file_content(path):
+    """What a config file holds, as compare.json records it: its name and parsed yaml. A record written by
+    earlier versions holds paths; one not on this machine has no content and so matches nothing."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            content = yaml.safe_load(handle) or {}
+    except OSError:
+        content = None
+    return {"file": os.path.basename(path), "yaml": content}
