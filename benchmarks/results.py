@@ -12,20 +12,14 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 METRICS = ["hit@5", "hit@10", "hit@20", "ndcg@5", "ndcg@10", "ndcg@20"]
-# the paper's Table 2 (full ranking), in METRICS order
-PAPER = {
-    ("BSARec", "lastfm"): [0.0523, 0.0807, 0.1174, 0.0344, 0.0435, 0.0526],
-    ("SASRec", "lastfm"): [0.0413, 0.0633, 0.0927, 0.0284, 0.0355, 0.0429],
-    ("BSARec", "beauty"): [0.0736, 0.1008, 0.1373, 0.0523, 0.0611, 0.0703],
-    ("SASRec", "beauty"): [0.0340, 0.0531, 0.0823, 0.0221, 0.0283, 0.0356],
-    ("BSARec", "yelp"): [0.0275, 0.0465, 0.0746, 0.0170, 0.0231, 0.0302],
-    ("BSARec", "ml-1m"): [0.1944, 0.2757, 0.3884, 0.1306, 0.1568, 0.1851],
-    ("SASRec", "ml-1m"): [0.1374, 0.2137, 0.3245, 0.0873, 0.1116, 0.1395],
-}
+# the paper's Table 2 (full ranking), as the compare command's --paper reads it
+PAPER = yaml.safe_load((ROOT / "properties" / "paper" / "table2.yaml").read_text(encoding="utf-8"))
 PROTOCOLS = {("all", "none"): "RecBole", ("last", "zero"): "paper"}
 KEYS = ["model", "dataset", "seed", "train_window", "eval_history_mask"]
 
@@ -87,8 +81,8 @@ def summary(runs):
             spread = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
             cells.append(f"{statistics.mean(values):.4f}{spread}")
         lines.append(f"| {model} | {dataset} | {proto} | {seeds} | " + " | ".join(cells) + " |")
-        paper = PAPER.get((model, dataset))
-        if paper:
+        paper = [PAPER.get(dataset, {}).get(metric, {}).get(model) for metric in METRICS]
+        if None not in paper:
             means = [statistics.mean(r["test"][m] for r in members) for m in METRICS]
             gaps = [f"{(mean - ref) / ref:+.1%}" for mean, ref in zip(means, paper, strict=True)]
             cells = [f"{ref:.4f} ({gap})" for ref, gap in zip(paper, gaps, strict=True)]
