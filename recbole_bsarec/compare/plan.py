@@ -31,9 +31,9 @@ DEFAULTS = {
 FLAGS = ("paper", "table_only")
 NUMBERS = {"jobs": int, "cpus_per_run": float, "gpus_per_run": float, "max_failures": int}
 PER_RUN = ("seed", "run_dir", "resume", "epochs", "show_progress", "gpu_id", "use_gpu", "state")
-SAME_ON_RERUN = ("config_files", "cmd_args", "data_path")
 # the config files are compared by what they hold, not where they are: a comparison moved to another machine or
 # checkout (a GPU, a cluster) continues there
+SAME_ON_RERUN = ("config_files", "cmd_args", "data_path")
 # settings of the machine, of a run's bookkeeping or of its output, not of what is trained or how it is scored:
 # they may change when a comparison is continued (``--reproducibility=False`` for Caser on a GPU, say), and a run
 # adopted from elsewhere may differ in them
