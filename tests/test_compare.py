@@ -3,6 +3,7 @@
 import csv
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -169,13 +170,33 @@ def test_a_comparison_continues_with_its_config_file_elsewhere(rule_data, workdi
     assert "was run with other config_files" in capsys.readouterr().err
 
 
-def test_a_record_of_config_file_paths_is_read_and_upgraded(rule_data, workdir):
-    """compare.json written by earlier versions lists the config files' paths: where they are readable, the
-    comparison continues and its record now holds their content."""
+def test_a_comparison_continues_with_its_data_elsewhere_and_refuses_other_data(rule_data, workdir, capsys):
+    """compare.json identifies the data by its files' digests: the data may move (another --data_path) and the
+    comparison continues; an edited interaction file under the same name is refused, and nothing trains."""
+    assert main(compare_args(rule_data, models="BSARec", seeds="42")) == 0
+    moved = shutil.copytree(rule_data, workdir / "moved")
+    assert main(compare_args(moved, models="BSARec,SASRec", seeds="42")) == 0
+    runs = workdir / "compare" / "rule" / "runs"
+    assert "resumes" not in (runs / "BSARec-rule-seed42" / "run.log").read_text()
+    inter = Path(moved) / "rule" / "rule.inter"
+    inter.write_text("".join(inter.read_text().splitlines(keepends=True)[:-1]))
+    assert main(compare_args(moved, models="BSARec,SASRec", seeds="42,7")) == 2
+    assert "was run with other data of rule" in capsys.readouterr().err
+    assert not (runs / "SASRec-rule-seed7").exists()
+
+
+def test_a_record_of_earlier_versions_is_read_and_upgraded(rule_data, workdir, capsys):
+    """compare.json written by earlier versions lists the config files' paths and the --data_path given: where
+    the files are readable and the path is the same, the comparison continues and its record now holds their
+    content; another --data_path is refused, as it was."""
     assert main(compare_args(rule_data, models="BSARec", seeds="42")) == 0
     record = workdir / "compare" / "rule" / "compare.json"
     shared = json.loads(record.read_text())
-    record.write_text(json.dumps({**shared, "config_files": [TINY]}))
+    earlier = {"config_files": [TINY], "cmd_args": shared["cmd_args"], "data_path": rule_data}
+    record.write_text(json.dumps(earlier))
+    moved = shutil.copytree(rule_data, workdir / "moved")
+    assert main(compare_args(moved, models="BSARec", seeds="42")) == 2
+    assert "was run with other data of rule" in capsys.readouterr().err
     assert main(compare_args(rule_data, models="BSARec", seeds="42")) == 0
     assert json.loads(record.read_text()) == shared
 

@@ -8,7 +8,7 @@ import yaml
 
 from recbole_bsarec.atomic import write_text
 from recbole_bsarec.config import packaged
-from recbole_bsarec.data.source import ensure_dataset
+from recbole_bsarec.data.source import ensure_dataset, fingerprint
 from recbole_bsarec.errors import ConfigError, UsageError
 from recbole_bsarec.pipeline import build_config
 
@@ -31,9 +31,9 @@ DEFAULTS = {
 FLAGS = ("paper", "table_only")
 NUMBERS = {"jobs": int, "cpus_per_run": float, "gpus_per_run": float, "max_failures": int}
 PER_RUN = ("seed", "run_dir", "resume", "epochs", "show_progress", "gpu_id", "use_gpu", "state")
-# the config files are compared by what they hold, not where they are: a comparison moved to another machine or
-# checkout (a GPU, a cluster) continues there
-SAME_ON_RERUN = ("config_files", "cmd_args", "data_path")
+# the config files and the data are compared by what they hold, not where they are: a comparison moved to another
+# machine or checkout (a GPU, a cluster) continues there, while an edited yaml or data file is refused
+SAME_ON_RERUN = ("config_files", "cmd_args")
 # settings of the machine, of a run's bookkeeping or of its output, not of what is trained or how it is scored:
 # they may change when a comparison is continued (``--reproducibility=False`` for Caser on a GPU, say), and a run
 # adopted from elsewhere may differ in them
@@ -101,7 +101,7 @@ def plan(options, config_files, cmd_args, config_dict=None):
     for arg in [a for a in cmd_args if a.startswith("--data_path=")]:
         config_dict["data_path"] = arg.partition("=")[2]
     cmd_args = [arg for arg in cmd_args if not arg.startswith("--data_path=")]
-    runs, data_paths = [], {}
+    runs, data_paths, data = [], {}, {}
     for dataset in options["datasets"]:
         for model in options["models"]:
             try:
@@ -110,6 +110,7 @@ def plan(options, config_files, cmd_args, config_dict=None):
                 raise UsageError(f"{model} on {dataset}: {err}") from err
             ensure_dataset(config)
             data_paths[dataset] = os.path.dirname(os.path.abspath(config["data_path"]))
+            data[dataset] = data.get(dataset) or fingerprint(config["data_path"], dataset)
             for seed in options["seeds"]:
                 runs.append(
                     {
@@ -129,30 +130,42 @@ def plan(options, config_files, cmd_args, config_dict=None):
     shared = {
         "config_files": [file_content(file) for file in config_files],
         "cmd_args": [arg for arg in cmd_args if arg.partition("=")[0][2:] not in {"epochs", *NOT_COMPARED}],
-        "data_path": config_dict.get("data_path"),
+        "data": data,
     }
-    return {"name": name, "folder": folder, "runs": runs, "shared": shared}
+    return {"name": name, "folder": folder, "runs": runs, "shared": shared, "data_path": config_dict.get("data_path")}
 
 
 def check_folder(spec):
     """A comparison folder holds runs of one protocol: adding models, datasets or seeds, or raising --epochs,
-    continues it; other shared settings need a new --name. The first call records them in compare.json."""
+    continues it; other shared settings or other data need a new --name. compare.json records them."""
     record = os.path.join(spec["folder"], "compare.json")
+    shared = json.loads(json.dumps(spec["shared"]))
+    saved = {}
     if os.path.exists(record):
         with open(record, encoding="utf-8") as handle:
             saved = json.load(handle)
-        legacy = any(isinstance(entry, str) for entry in saved.get("config_files", []))
-        if legacy:
-            saved["config_files"] = [file_content(entry) for entry in saved["config_files"]]
-        changed = [key for key in SAME_ON_RERUN if json.loads(json.dumps(spec["shared"][key])) != saved.get(key)]
+        earlier = {key: saved.get(key) for key in SAME_ON_RERUN}
+        earlier["config_files"] = [file_content(e) if isinstance(e, str) else e for e in earlier["config_files"] or []]
+        changed = [key for key in SAME_ON_RERUN if shared[key] != earlier[key]]
+        recorded = recorded_data(saved, spec)
+        changed += [f"data of {name}" for name, now in shared["data"].items() if recorded.get(name, now) != now]
         if changed:
             raise UsageError(
                 f"comparison '{spec['folder']}' was run with other {', '.join(changed)}: "
-                "give the same options, or --name=OTHER for a new comparison"
+                "give the same options and data, or --name=OTHER for a new comparison"
             )
-        if not legacy:
-            return
-    write_text(record, json.dumps(spec["shared"], indent=1) + "\n")
+        shared["data"] = {**recorded, **shared["data"]}
+    if shared != saved:
+        write_text(record, json.dumps(shared, indent=1) + "\n")
+
+
+def recorded_data(saved, spec):
+    """The data a record holds, per dataset. Records of earlier versions hold the --data_path given instead: the
+    same path stands for this call's data, another for data that matches nothing."""
+    if "data" in saved:
+        return saved["data"]
+    same = saved.get("data_path") == spec["data_path"]
+    return {name: digests if same else None for name, digests in spec["shared"]["data"].items()}
 
 
 def file_content(path):

@@ -1,6 +1,7 @@
 """Make sure a dataset's atomic files are present before RecBole reads them, downloading RecBole's
 known datasets atomically (into a temporary folder, renamed into place only when complete)."""
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -16,6 +17,7 @@ from recbole_bsarec.data.check import check_inter_file
 from recbole_bsarec.errors import DatasetError
 
 DOWNLOAD_TIMEOUT_S = 60
+ATOMIC_SUFFIXES = ("inter", "user", "item", "kg", "link", "net")
 
 
 def recbole_url(dataset):
@@ -63,3 +65,14 @@ def ensure_dataset(config):
     if not os.path.isfile(inter_file):
         raise DatasetError(f"dataset '{dataset}' has no interaction file: expected {inter_file}")
     check_inter_file(inter_file, config)
+
+
+def fingerprint(dataset_path, dataset):
+    """sha256 of each of the dataset's atomic files, by file name: what identifies the data wherever it sits."""
+    digests = {}
+    for suffix in ATOMIC_SUFFIXES:
+        path = os.path.join(dataset_path, f"{dataset}.{suffix}")
+        if os.path.isfile(path):
+            with open(path, "rb") as handle:
+                digests[os.path.basename(path)] = hashlib.file_digest(handle, "sha256").hexdigest()
+    return digests
