@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import N_ITEMS, TINY, make_model
+from conftest import N_ITEMS, TINY, make_model, prepare
 
 from recbole_bsarec.model.bsarec import right_align
 from recbole_bsarec.model.duorec import info_nce
@@ -177,6 +177,63 @@ def test_fearec_delays_that_do_not_fit_the_window_are_named(rule_data):
     with pytest.raises(ConfigError, match=r"topk_factor=10 keeps 23 time delays of MAX_ITEM_LIST_LENGTH=10"):
         build_config("FEARec", "rule", [TINY], {"data_path": rule_data})
     build_config("FEARec", "rule", [TINY], {"data_path": rule_data, "topk_factor": 4})  # int(4 ln 10) = 9 fits
+
+
+@pytest.mark.parametrize("phase", ["training", "inference"])
+def test_fearec_delay_sum_is_recboles_loop(phase):
+    """One batched matmul gives the sum of RecBole's top-k rolled copies, and the same gradients."""
+    from recbole.model.sequential_recommender import fearec as recbole_fearec
+
+    from recbole_bsarec.model import fearec
+
+    torch.manual_seed(0)
+    values = torch.randn(6, 2, 4, 50, dtype=torch.float64, requires_grad=True)
+    corr = torch.randn(6, 2, 4, 50, dtype=torch.float64, requires_grad=True)
+    probe = torch.randn(6, 2, 4, 50, dtype=torch.float64)
+
+    class Delays(fearec.HybridAttention):
+        """Only the delay sums; factor 10 keeps 39 delays of 50, as FEARec.yaml on LastFM."""
+
+        def __init__(self):
+            self.factor = 10
+
+    outputs = []
+    for cls in (recbole_fearec.HybridAttention, fearec.HybridAttention):
+        out = getattr(cls, f"time_delay_agg_{phase}")(Delays(), values, corr)
+        outputs.append((out, *torch.autograd.grad((out * probe).sum(), (values, corr))))
+    for theirs, ours in zip(*outputs, strict=True):
+        torch.testing.assert_close(ours, theirs)
+
+
+def test_fearec_is_recboles_with_the_same_seed(rule_data):
+    """Same initial weights, loss, gradients and scores as RecBole's FEARec: only the delay sum is rewritten.
+    (Without ``fredom``: its |.| has a kink at 0, where float rounding can flip a gradient's sign.)"""
+    from recbole.model.sequential_recommender.fearec import FEARec as RecBoleFEARec
+    from recbole.utils import init_seed
+
+    from recbole_bsarec.model.fearec import FEARec
+
+    config, train, _, _ = prepare("FEARec", rule_data, topk_factor=4, fredom=False)
+    assert config.model_class is FEARec
+    models = []
+    for cls in (RecBoleFEARec, FEARec):
+        init_seed(config["seed"], True)
+        models.append(cls(config, train._dataset))
+    theirs, ours = models
+    for (name, a), (_, b) in zip(theirs.state_dict().items(), ours.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    batch = next(iter(train))
+    losses = []
+    for model in models:
+        init_seed(config["seed"], True)
+        loss = model.train().calculate_loss(batch)
+        loss.backward()
+        losses.append(loss)
+    torch.testing.assert_close(losses[1], losses[0])
+    for (name, a), (_, b) in zip(theirs.named_parameters(), ours.named_parameters(), strict=True):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-4, atol=1e-6, msg=name)
+    with torch.no_grad():
+        torch.testing.assert_close(ours.eval().full_sort_predict(batch), theirs.eval().full_sort_predict(batch))
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,53 @@
+"""RecBole's FEARec with the time-delay aggregation of its autocorrelation done as one batched matmul.
+
+RecBole sums top-k rolled copies of the values in a Python loop (k = int(topk_factor * ln N), 39 for N = 50),
+materialising a repeated weight tensor per delay; that loop was 60% of a LastFM training step on a CPU. The sum
+is a circular cross-correlation of each sequence with a kernel holding the k softmax weights at their delays, so
+it is one ``bmm`` with a circulant matrix: the same values to float rounding (tests/test_baselines.py), and
+``benchmarks/fearec.py`` measures the step against RecBole's.
+"""
+
+import math
+
+import torch
+from recbole.model.sequential_recommender import fearec
+
+
+def circular_delay_sum(values, kernel):
+    """``sum_d kernel[b, d] * values[b, ..., (t + d) mod L]`` for values [B, H, C, L] and kernel [B, L]."""
+    batch, heads, channels, length = values.shape
+    position = torch.arange(length, device=values.device)
+    circulant = kernel[:, (position.unsqueeze(1) - position.unsqueeze(0)) % length]  # [b, s, t] = kernel[b, s - t]
+    return torch.bmm(values.reshape(batch, heads * channels, length), circulant).reshape(values.shape)
+
+
+class HybridAttention(fearec.HybridAttention):
+    """RecBole's hybrid attention; only how the chosen delays are summed differs."""
+
+    def delays(self, length):
+        return int(self.factor * math.log(length))
+
+    def time_delay_agg_training(self, values, corr):
+        """Delays shared by the batch (top-k of the batch's mean autocorrelation), weights per sequence."""
+        mean_value = corr.mean(dim=1).mean(dim=1)
+        index = torch.topk(mean_value.mean(dim=0), self.delays(values.shape[-1]), dim=-1)[1]
+        kernel = torch.zeros_like(mean_value).index_copy(1, index, torch.softmax(mean_value[:, index], dim=-1))
+        return circular_delay_sum(values, kernel)
+
+    def time_delay_agg_inference(self, values, corr):
+        """Delays and weights per sequence (its own top-k)."""
+        mean_value = corr.mean(dim=1).mean(dim=1)
+        weights, delay = torch.topk(mean_value, self.delays(values.shape[-1]), dim=-1)
+        kernel = torch.zeros_like(mean_value).scatter(1, delay, torch.softmax(weights, dim=-1))
+        return circular_delay_sum(values, kernel)
+
+
+class FEARec(fearec.FEARec):
+    """RecBole's FEARec (its layers, yaml, losses, same-target sampling), with the faster delay sum. Its
+    hybrid-attention blocks are re-classed rather than rebuilt, so a seed gives RecBole's initial weights and
+    random-number stream."""
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        for block in self.item_encoder.layer:
+            block.hybrid_attention.__class__ = HybridAttention
