@@ -45,3 +45,22 @@ def test_scale_benchmark_prints_the_cases_and_the_ratio(tmp_path):
     number = r"\d+\.\d\d"
     assert re.fullmatch(f"ratio N=200/N=50: epoch {number}, eval {number}, peak memory {number}", lines[-1])
     assert [r["case"] for r in json.loads((tmp_path / "scale.json").read_text())] == ["len-50", "len-200"]
+
+
+def test_fearec_benchmark_prints_both_models_and_the_ratio(tmp_path):
+    command = [sys.executable, str(ROOT / "benchmarks" / "fearec.py"), "--max-users", "60", "--steps", "1"]
+    command += ["--warmup", "0", "--threads", "1"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith(("|", "ratio", "largest", "FEARec on"))]
+    assert lines[0].startswith("FEARec on LastFM, paper protocol, batch 256, cpu, 1 threads")
+    assert [row.split("|")[1].strip() for row in lines[3:5]] == ["RecBole", "recbole-bsarec"]
+    number = r"\d+\.\d\d"
+    assert re.fullmatch(f"ratio RecBole/recbole-bsarec: training step {number}, scoring {number}", lines[5])
+    assert float(lines[6].rsplit(" ", 1)[1]) < 1e-4  # the same loss from the same weights, batch and seed
+
+
+def test_fearec_benchmark_without_the_data_says_where_to_put_it(tmp_path):
+    command = [sys.executable, str(ROOT / "benchmarks" / "fearec.py"), "--shared", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 2 and "LastFM.txt not found: pass --shared DIR" in done.stderr
