@@ -1,6 +1,7 @@
 """Files that appear whole or not at all: written under a temporary name beside the target, then renamed."""
 
 import csv
+import glob
 import io
 import os
 import tempfile
@@ -8,6 +9,13 @@ from contextlib import contextmanager
 
 UMASK = os.umask(0)
 os.umask(UMASK)
+PARTIAL = ".tmp-"  # the prefix of a file being written
+
+
+def remove_partial(folder):
+    """Delete what writes into ``folder`` left half-done when their process was killed (SIGKILL, power loss)."""
+    for path in glob.glob(os.path.join(glob.escape(folder), PARTIAL + "*")):
+        os.unlink(path)
 
 
 @contextmanager
@@ -15,7 +23,7 @@ def replacing(path, mode="w"):
     """An open temporary file beside ``path``; it replaces ``path`` when the block ends without an error."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=directory)
+    fd, tmp_path = tempfile.mkstemp(prefix=PARTIAL, suffix=os.path.splitext(path)[1], dir=directory)
     os.chmod(tmp_path, 0o666 & ~UMASK)  # mkstemp makes it private; the file should read like any other
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:

@@ -10,6 +10,7 @@ from recbole.utils import InputType
 
 from recbole_bsarec.errors import ConfigError, UsageError
 from recbole_bsarec.registry import get_model
+from recbole_bsarec.settings import PATH_KEYS, check_settings
 
 
 def properties_dir():
@@ -51,18 +52,36 @@ class Config(RecBoleConfig):
 
     def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=()):
         self._cmd_args = list(cmd_args)
+        self.raw_args, self.file_of = {}, {}
         config_file_list = [packaged(file) for file in config_file_list or []]
         for file in config_file_list:
             if not os.path.isfile(file):
                 raise UsageError(f"config file '{file}' does not exist: check --config_files")
         try:
             super().__init__(model, dataset, config_file_list, config_dict)
-        except yaml.YAMLError as err:
-            raise UsageError(f"a config file is not valid yaml: {' '.join(str(err).split())}") from err
         except (ValueError, KeyError, TypeError, NotImplementedError) as err:
             raise ConfigError(f"invalid configuration: {err}") from err
 
+    def _load_config_files(self, file_list):
+        """RecBole's merge of the config files, each of which must map setting names to values."""
+        merged = {}
+        for file in file_list or []:
+            with open(file, encoding="utf-8") as handle:
+                try:
+                    loaded = yaml.load(handle.read(), Loader=self.yaml_loader)
+                except yaml.YAMLError as err:
+                    raise UsageError(f"config file '{file}' is not valid yaml: {' '.join(str(err).split())}") from err
+            if not isinstance(loaded, dict) or not loaded:
+                kind = "nothing" if loaded is None or loaded == {} else f"a {type(loaded).__name__}"
+                raise UsageError(
+                    f"config file '{file}' holds {kind}, not settings: write 'key: value' lines, e.g. 'epochs: 10'"
+                )
+            merged.update(loaded)
+            self.file_of.update(dict.fromkeys(loaded, file))
+        return merged
+
     def _load_cmd_line(self):
+        """``--key=value`` arguments as RecBole converts them; a path keeps the text given."""
         cmd_config_dict = {}
         for arg in self._cmd_args:
             key, sep, value = arg[2:].partition("=")
@@ -71,7 +90,9 @@ class Config(RecBoleConfig):
             if key in cmd_config_dict and cmd_config_dict[key] != value:
                 raise UsageError(f"--{key} is given twice with different values")
             cmd_config_dict[key] = value
-        return self._convert_config_dict(cmd_config_dict)
+        self.raw_args = dict(cmd_config_dict)
+        paths = {key: value for key, value in cmd_config_dict.items() if key in PATH_KEYS}
+        return {**self._convert_config_dict(cmd_config_dict), **paths}
 
     def _get_model_and_dataset(self, model, dataset):
         if model is None:
@@ -104,6 +125,7 @@ class Config(RecBoleConfig):
 
     def _get_final_config_dict(self):
         final_config_dict = super()._get_final_config_dict()
+        check_settings(self, final_config_dict)
         for key, value in getattr(self.model_class, "fixed_config", {}).items():
             given = self.external_config_dict.get(key, value)
             if given != value:

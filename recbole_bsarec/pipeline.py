@@ -13,14 +13,15 @@ from recbole_bsarec.data.protocol import check_protocol, create_dataset, mark_ph
 from recbole_bsarec.data.source import ensure_dataset
 from recbole_bsarec.model.builtin_checks import builtin_check
 from recbole_bsarec.registry import get_trainer
-from recbole_bsarec.rundir import choose_run_dir, write_metrics
+from recbole_bsarec.rundir import check_run_dir, choose_run_dir, write_metrics
 from recbole_bsarec.runlog import init_run_logger, log_file
 
 
 def build_config(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=()):
-    """The layered Config, with the model's hyperparameters checked before any data is read."""
+    """The layered Config, every setting and the run folder checked before any data is read or file written."""
     config = Config(model, dataset, config_file_list, config_dict, cmd_args)
     check_protocol(config)
+    check_run_dir(config)
     check = getattr(config.model_class, "check_config", None) or builtin_check(config.model_class)
     if check is not None:
         check(config)

@@ -10,23 +10,45 @@ import os
 
 from recbole.utils import get_local_time
 
-from recbole_bsarec.atomic import write_text
+from recbole_bsarec.atomic import remove_partial, write_text
+from recbole_bsarec.errors import UsageError
 
 LOG = "run.log"
 BEST = "best.pth"
 LAST = "last.pth"
 METRICS = "metrics.json"
+RUN_FILES = (BEST, LAST, METRICS)  # what makes a folder a run's: continuing it is --resume's job
+
+
+def check_run_dir(config):
+    """``run_dir`` must be a folder that holds no run, or the folder of the run that ``resume`` continues:
+    a run never writes over another run's checkpoints or metrics."""
+    folder, resume = config["run_dir"], config["resume"]
+    if resume and folder and os.path.abspath(os.path.dirname(resume)) != os.path.abspath(folder):
+        raise UsageError(
+            f"--resume={resume} continues the run in its own folder, not --run_dir={folder}: drop --run_dir"
+        )
+    if not folder:
+        return
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise UsageError(f"--run_dir={folder} is a file, not a folder: give the path of a new folder")
+    held = [name for name in RUN_FILES if os.path.isfile(os.path.join(folder, name))]
+    if held and not resume:
+        raise UsageError(
+            f"--run_dir={folder} holds a run already ({', '.join(held)}): give a new folder, "
+            f"or continue that run with --resume={os.path.join(folder, LAST)}"
+        )
 
 
 def choose_run_dir(config):
     """The folder of this run: ``run_dir`` if given; the folder of the checkpoint being resumed (the run goes
-    on where it was); else a new ``runs/<Model>-<dataset>-<time>``, suffixed when that name is taken."""
-    if config["run_dir"]:
-        folder = str(config["run_dir"])
+    on where it was); else a new ``runs/<Model>-<dataset>-<time>``, suffixed when that name is taken. Files that
+    a killed write left half-done in a folder that is continued are removed."""
+    if config["run_dir"] or config["resume"]:
+        folder = str(config["run_dir"] or os.path.dirname(os.path.abspath(config["resume"])))
         os.makedirs(folder, exist_ok=True)
+        remove_partial(folder)
         return folder
-    if config["resume"]:
-        return os.path.dirname(os.path.abspath(config["resume"]))
     base = os.path.join("runs", f"{config['model']}-{config['dataset']}-{get_local_time()}")
     folder, n = base, 1
     while True:

@@ -58,6 +58,8 @@ class SafeCheckpointMixin:
         if self._resume_rng is not None:
             set_rng_state(self._resume_rng, train_data)
             self._resume_rng = None
+        if self.start_epoch >= self.epochs or self.cur_step > self.stopping_step:
+            return self._finished(train_data)
 
         def after_validation(epoch_idx, valid_score):
             self.last_epoch = epoch_idx
@@ -67,6 +69,14 @@ class SafeCheckpointMixin:
                 callback_fn(epoch_idx, valid_score)
 
         return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn=after_validation)
+
+    def _finished(self, train_data):
+        """A resumed run whose training had ended (its last epoch, or early stopping): nothing trains, and its best
+        checkpoint stays as it is. RecBole's fit would save the current weights over it as epoch -1 (or train an
+        early-stopped run on)."""
+        self.eval_collector.data_collect(train_data)
+        self.logger.info(f"Training had ended after epoch {self.last_epoch}; the best checkpoint is tested as it is")
+        return self.best_valid_score, self.best_valid_result
 
     def _save_last(self, epoch, train_data, verbose):
         """The last checkpoint: this epoch's state, the best result so far and where the best weights are."""

@@ -1,6 +1,7 @@
 """Resuming training from a checkpoint (``--resume=PATH``), and checkpoints that cannot be resumed."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -200,3 +201,67 @@ def test_a_run_folder_moved_elsewhere_resumes_in_its_new_place(rule_data, tmp_pa
     os.remove(moved / "best.pth")
     with pytest.raises(UsageError, match=r"best weights '.*moved/best.pth' are missing: copy the run's best.pth"):
         run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 6, "resume": str(moved / "last.pth")})
+
+
+def finished_copy(rule_data, tmp_path, **overrides):
+    """A run trained to its end into ``a/``, and a copy of its folder in ``b/`` without metrics.json: the state a
+    kill during the final test evaluation leaves."""
+    settings = {"data_path": rule_data, "epochs": 3, "run_dir": str(tmp_path / "a"), **overrides}
+    first = run("BSARec", "rule", [TINY], settings)
+    copy = tmp_path / "b"
+    shutil.copytree(tmp_path / "a", copy)
+    (copy / "metrics.json").unlink()
+    return first, copy
+
+
+def test_resuming_a_run_at_its_final_epoch_tests_its_best_checkpoint_unchanged(rule_data, tmp_path):
+    first, copy = finished_copy(rule_data, tmp_path)
+    best = (copy / "best.pth").read_bytes()
+    resumed = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 3, "resume": str(copy / "last.pth")})
+    assert resumed["test_result"] == first["test_result"]
+    assert resumed["best_valid_result"] == first["best_valid_result"]
+    assert (copy / "best.pth").read_bytes() == best  # RecBole's fit saved epoch -1 over it
+    assert torch.load(copy / "best.pth", weights_only=True)["epoch"] >= 0
+
+
+def test_resuming_an_early_stopped_run_does_not_train_it_on(rule_data, tmp_path):
+    first, copy = finished_copy(rule_data, tmp_path, epochs=6)
+    last = torch.load(copy / "last.pth", weights_only=True)
+    last["cur_step"] = last["config"]["stopping_step"] + 1  # as early stopping leaves it after that epoch
+    torch.save(last, copy / "last.pth")
+    files = {path.name: path.read_bytes() for path in copy.glob("*.pth")}
+    resumed = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 6, "resume": str(copy / "last.pth")})
+    assert resumed["test_result"] == first["test_result"]
+    assert {path.name: path.read_bytes() for path in copy.glob("*.pth")} == files
+    assert resumed["epochs_run"] == last["epoch"] + 1 and resumed["stopped_early"]
+
+
+@pytest.mark.parametrize("model", ["BSARec", "SASRec"])
+def test_run_dir_of_another_run_is_refused_and_left_untouched(rule_data, tmp_path, capsys, model):
+    folder = tmp_path / "a"
+    run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1, "run_dir": str(folder)})
+    before = {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+    argv = [f"--model={model}", "--dataset=rule", f"--config_files={TINY}", f"--data_path={rule_data}"]
+    assert main([*argv, f"--run_dir={folder}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--run_dir={folder} holds a run already" in err and "--resume=" in err
+    assert {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()} == before
+
+
+def test_run_dir_that_is_a_file_or_differs_from_the_resumed_run_is_refused(rule_data, tmp_path, capsys):
+    first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1, "run_dir": str(tmp_path / "a")})
+    (tmp_path / "file").write_text("x")
+    argv = ["--model=BSARec", "--dataset=rule", f"--config_files={TINY}", f"--data_path={rule_data}"]
+    assert main([*argv, f"--run_dir={tmp_path / 'file'}"]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert main([*argv, f"--run_dir={tmp_path / 'new'}", f"--resume={first['checkpoint']}"]) == 2
+    assert "continues the run in its own folder" in capsys.readouterr().err
+    assert (tmp_path / "file").read_text() == "x" and not (tmp_path / "new").exists()
+
+
+def test_half_written_files_of_a_killed_write_are_removed_when_the_run_goes_on(rule_data, tmp_path):
+    first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1, "run_dir": str(tmp_path / "a")})
+    partial = tmp_path / "a" / ".tmp-abc123.pth"
+    partial.write_bytes(b"half a checkpoint")
+    run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2, "resume": first["checkpoint"]})
+    assert not partial.exists()
