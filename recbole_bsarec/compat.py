@@ -5,15 +5,27 @@ package, and its ``sine.py`` calls ``torch.autograd.set_detect_anomaly(True)`` a
 later training step in the process then records stack traces (measured here: 5x slower epochs).
 Importing the package once, here, and switching anomaly detection back off keeps every model,
 ours and RecBole's, on the normal autograd path.
+
+RecBole's ``Dataset._fill_nan`` fills missing values with ``feat[field].fillna(..., inplace=True)``; pandas 2
+warns (FutureWarning, 14 lines per run, before the results or a one-line error) that such chained in-place
+calls stop working in pandas 3. With the pinned pandas 2 they work, so that warning, from that module only,
+is silenced.
 """
 
 import os
+import warnings
 
 import recbole.model.sequential_recommender  # noqa: F401  (the import that enables anomaly detection)
 import recbole.trainer.trainer
 import torch
 
 torch.autograd.set_detect_anomaly(False)
+warnings.filterwarnings(
+    "ignore",
+    message="A value is trying to be set on a copy of a DataFrame or Series through chained assignment",
+    category=FutureWarning,
+    module=r"recbole\.data\.dataset\.dataset\Z",  # _fill_nan's chained fillna(inplace=True): works in pandas 2
+)
 
 
 def tensorboard_in_run_dir(logger):

@@ -17,6 +17,7 @@ LOG = "run.log"
 BEST = "best.pth"
 LAST = "last.pth"
 METRICS = "metrics.json"
+NAME_MAX = 255  # bytes in one file name (ext4, XFS, btrfs, APFS)
 RUN_FILES = (BEST, LAST, METRICS)  # what makes a folder a run's: continuing it is --resume's job
 
 
@@ -29,6 +30,9 @@ def check_run_dir(config):
             f"--resume={resume} continues the run in its own folder, not --run_dir={folder}: drop --run_dir"
         )
     if not folder:
+        name = default_name(config)
+        if len(os.fsencode(name)) > NAME_MAX:
+            raise UsageError(f"the run folder's name '{name[:40]}...' is too long for the file system: give --run_dir")
         return
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise UsageError(f"--run_dir={folder} is a file, not a folder: give the path of a new folder")
@@ -49,7 +53,7 @@ def choose_run_dir(config):
         os.makedirs(folder, exist_ok=True)
         remove_partial(folder)
         return folder
-    base = os.path.join("runs", f"{config['model']}-{config['dataset']}-{get_local_time()}")
+    base = os.path.join("runs", default_name(config))
     folder, n = base, 1
     while True:
         try:
@@ -58,6 +62,11 @@ def choose_run_dir(config):
         except FileExistsError:
             n += 1
             folder = f"{base}-{n}"
+
+
+def default_name(config):
+    """``<Model>-<dataset>-<time>``: the name of a run folder nobody chose."""
+    return f"{config['model']}-{config['dataset']}-{get_local_time()}"
 
 
 def read_metrics(folder):

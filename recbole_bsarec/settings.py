@@ -86,10 +86,15 @@ def of_type(kind, name):
     return check
 
 
+def optional(rule):
+    """A rule: nothing (RecBole's ``~``), or what ``rule`` accepts."""
+    return lambda value: None if value is None else rule(value)
+
+
 def text_or_number(value):
     """A rule for RecBole's string settings: a command line may give them as numbers (``--gpu_id=0``)."""
     ok = isinstance(value, (str, int, float, tuple)) and not isinstance(value, bool)
-    return None if ok else "is not a text value"
+    return None if ok else "is not a text value (e.g. a name, not a list)"
 
 
 def topk_rule(value):
@@ -111,6 +116,10 @@ def metrics_rule(value):
     return None
 
 
+MAPPINGS = ("train_neg_sample_args", "clip_grad_norm", "seq_len", "threshold", "unload_col", "unused_col")
+MAPPINGS += ("val_interval", "preload_weight", "discretization")
+NAME_LISTS = ("additional_feat_suffix", "normalize_field", "benchmark_filename")
+NAME_LISTS += tuple(f"alias_of_{name}_id" for name in ("user", "item", "entity", "relation"))
 # explicit rules; other keys are checked against the type of their default (a float default: a finite number)
 RULES = {
     "epochs": integer(1),
@@ -130,7 +139,13 @@ RULES = {
     **dict.fromkeys(PATH_KEYS, path),
     "topk": topk_rule,
     "metrics": metrics_rule,
-    "custom_keys": lambda value: None if isinstance(value, list) else "is not a list of setting names",
+    "custom_keys": lambda value: None if isinstance(value, list) else "is not a list of setting names, e.g. [my_key]",
+    # RecBole's settings without a default value, typed as its yaml comments say
+    "rm_dup_inter": optional(one_of(("first", "last"), any_case=False)),
+    "transform": optional(text_or_number),
+    "normalize_all": optional(of_type(bool, "True or False")),
+    **dict.fromkeys(MAPPINGS, optional(of_type(dict, "a mapping, e.g. {key: value}"))),
+    **dict.fromkeys(NAME_LISTS, optional(of_type((list, str), "a list, e.g. [a, b]"))),
 }
 # rules by name for integer settings of any model: sizes, layer and head counts
 INTEGER_PATTERNS = (("_size", integer(1)), ("n_layers", integer(1)), ("n_heads", integer(1)))

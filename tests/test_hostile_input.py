@@ -1,18 +1,21 @@
 """Hostile input, systematically: malformed atomic files, odd ids, and property-based checks of the paper
 importer and of configuration validation. Every refusal is one line, exit code 2, nothing written."""
 
+import functools
 import math
+import shutil
 from pathlib import Path
 
 import pytest
 from conftest import TINY, write_rule_dataset
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from recbole_bsarec.cli import main
 from recbole_bsarec.data.paper import convert
 from recbole_bsarec.errors import UsageError
 from recbole_bsarec.pipeline import build_config, run
+from recbole_bsarec.settings import MAPPINGS, NAME_LISTS, PATH_KEYS, rule_for, vocabulary
 
 HEADER = "user_id:token\titem_id:token\ttimestamp:float\n"
 GOOD = "".join(f"{u}\t{i}\t{t}\n" for u in (1, 2) for t, i in enumerate((3, 4, 5, 6)))
@@ -104,11 +107,13 @@ def test_importer_refuses_garbage_with_a_line_number_and_writes_nothing(tmp_path
     txt = folder / "Data.txt"
     txt.write_text("\n".join(lines) + "\n", encoding="utf-8")
     try:
-        convert(txt, folder / "dataset")
+        inter = convert(txt, folder / "dataset")
     except UsageError as err:
-        assert "\n" not in str(err) and str(txt) in str(err)
-        assert not (folder / "dataset" / "data").exists()
-        assert not [p for p in (folder / "dataset").glob("*")] if (folder / "dataset").exists() else True
+        assert "\n" not in str(err) and str(txt) in str(err) and ", line " in str(err)
+        assert not (folder / "dataset").exists() or not any((folder / "dataset").iterdir())
+    else:  # the rare valid draw: every item of every line is one row of the atomic file
+        rows = [line.split() for line in txt.read_text(encoding="utf-8").splitlines()]
+        assert len(Path(inter).read_text().splitlines()) == 1 + sum(len(row) - 1 for row in rows)
 
 
 NUMBERS = st.one_of(
@@ -130,3 +135,166 @@ def test_any_hyperparameter_values_build_or_fail_with_one_clear_line(tmp_path_fa
     assert isinstance(config["c"], int) and config["c"] >= 1
     assert config["alpha"] == 1 or config["hidden_size"] % config["n_heads"] == 0  # alpha 1 builds no attention
     assert 0 <= config["hidden_dropout_prob"] < 1
+
+
+# --- every setting, from the command line: wrong types and ranges, unknown keys ---------------------------------
+
+CHECKED_MODELS = ("BSARec", "SASRec", "GRU4Rec")
+# values each rule rules out, beside those of the default's type
+OUT_OF_RANGE = {
+    "epochs": ["0", "-1"],
+    "seed": ["-1", "4294967296", "1e20"],
+    "learning_rate": ["0", "-1"],
+    "stopping_step": ["-1"],
+    "eval_step": ["0"],
+    "MAX_ITEM_LIST_LENGTH": ["0"],
+    "topk": ["0", "[]", "[5, 0]"],
+    "metrics": ["['Foo']", "Foo"],
+    "learner": ["foo"],
+    "state": ["loud"],
+    "hidden_act": ["GELU", "softmax"],
+    "loss_type": ["XYZ", "ce"],
+    "layer_norm_eps": ["0"],
+}
+
+
+@functools.cache
+def rules_of(model):
+    """(key, default) of every setting ``model`` reads that has a rule; paths aside (any text names a path)."""
+    config = build_config(model, "rule", [TINY], {"data_path": "unused"})
+    return tuple(
+        (key, default)
+        for key, default in sorted(config.internal_config_dict.items())
+        if rule_for(key, default) is not None and key not in PATH_KEYS
+    )
+
+
+def wrong_values(key, default):
+    """Command-line values that ``key``'s rule must refuse."""
+    values = list(OUT_OF_RANGE.get(key, []))
+    if key.endswith("_size") or key in ("n_layers", "n_heads"):
+        values += ["0", "-3"]
+    if key.endswith("dropout_prob"):
+        values += ["1.0", "-0.1"]
+    if isinstance(default, bool):
+        values += ["maybe", "2", "1.5"]
+    elif isinstance(default, int):
+        values += ["1.5", "abc", "True"]
+    elif isinstance(default, float):
+        values += ["nan", "inf", "-inf", "abc"]
+    elif isinstance(default, (list, dict)) or key in MAPPINGS:
+        values += ["abc"] + ([] if key == "topk" else ["5"])
+    elif key in NAME_LISTS:
+        values += ["5", "{'a': 1}"]
+    elif isinstance(default, str) or default is None:
+        values += ["[1, 2]", "{'a': 1}"]
+    return values
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_setting_refuses_a_wrong_type_or_range_in_one_line_writing_nothing(workdir, capsys, data):
+    for path in workdir.iterdir():  # an example that wrote something fails; the next starts clean again
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    write_rule_dataset(workdir / "dataset")
+    model = data.draw(st.sampled_from(CHECKED_MODELS))
+    key, default = data.draw(st.sampled_from(rules_of(model)))
+    value = data.draw(st.sampled_from(wrong_values(key, default)))
+    argv = [f"--model={model}", "--dataset=rule", f"--config_files={TINY}", f"--data_path={workdir / 'dataset'}"]
+    assert main([*argv, f"--{key}={value}"]) == 2, (model, key, value)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
+    assert f"--{key}={value}" in err
+    assert any(fix in err for fix in ("e.g.", "one of", "True or False", "use c <=")), err
+    assert sorted(p.name for p in workdir.iterdir()) == ["dataset"]
+
+
+# the hostile inputs of the first user report, each with what the one line must say
+REPORTED = [
+    (["--learning_rate=nan"], "--learning_rate=nan is not a finite number: use e.g. --learning_rate=0.001"),
+    (["--learning_rate=inf"], "--learning_rate=inf is not a finite number"),
+    (["--learning_rate=-1"], "--learning_rate=-1 must be > 0"),
+    (["--train_batch_size=0"], "--train_batch_size=0 is not an integer >= 1: use e.g. --train_batch_size=256"),
+    (["--train_batch_size=-5"], "--train_batch_size=-5 is not an integer >= 1"),
+    (["--hidden_size=0"], "--hidden_size=0 is not an integer >= 1"),
+    (["--n_layers=0"], "--n_layers=0 is not an integer >= 1"),
+    (["--seed=1.5"], "--seed=1.5 is not an integer from 0 to 4294967295"),
+    (["--seed=abc"], "--seed=abc is not an integer"),
+    (["--seed=1e20"], "--seed=1e20 is not an integer"),
+    (["--epochs=abc"], "--epochs=abc is not an integer >= 1"),
+    (["--epochs=1.5"], "--epochs=1.5 is not an integer >= 1"),
+    (["--epochs=0"], "--epochs=0 is not an integer >= 1"),
+    (["--epochs=-1"], "--epochs=-1 is not an integer >= 1"),
+    (["--valid_metric=FOO@10"], "--valid_metric=FOO@10 is not one of the evaluated metrics (hit, ndcg, mrr)"),
+    (["--valid_metric=NDCG@7"], "--valid_metric=NDCG@7 has a cut-off that topk=[5, 10, 20] does not evaluate"),
+    (["--learing_rate=1e-4"], "--learing_rate=1e-4: unknown setting 'learing_rate'; did you mean learning_rate"),
+    (["--model=SASRec", "--alpha=0.5"], "--alpha=0.5: alpha is not a setting of SASRec"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), REPORTED, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_reported_hostile_settings_are_one_line_exit_2_nothing_written(workdir, capsys, args, message):
+    data = write_rule_dataset(workdir / "dataset")
+    argv = ["--model=BSARec", "--dataset=rule", f"--config_files={TINY}", f"--data_path={data}", *args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert sorted(p.name for p in workdir.iterdir()) == ["dataset"]
+
+
+IDENTIFIERS = st.from_regex(r"[a-z][a-z_]{2,20}", fullmatch=True)
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=IDENTIFIERS)
+def test_an_unknown_key_is_refused_with_the_closest_known_ones(key):
+    assume(key not in vocabulary())
+    with pytest.raises(UsageError, match=rf"^--{key}=1: unknown setting '{key}'; .*custom_keys"):
+        build_config("BSARec", "rule", [TINY], {"data_path": "unused"}, [f"--{key}=1"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_a_typo_of_a_known_key_suggests_that_key(data):
+    key = data.draw(st.sampled_from([k for k, _ in rules_of("BSARec") if len(k) >= 6]))
+    at = data.draw(st.integers(0, len(key) - 1))
+    typo = key[:at] + key[at + 1 :]  # one letter dropped
+    assume(typo not in vocabulary())
+    with pytest.raises(UsageError, match="did you mean") as caught:
+        build_config("BSARec", "rule", [TINY], {"data_path": "unused"}, [f"--{typo}=1"])
+    assert key in str(caught.value).split("did you mean", 1)[1]
+
+
+def test_unknown_key_in_a_yaml_names_the_file_and_custom_keys_let_one_through(workdir, capsys):
+    data = write_rule_dataset(workdir / "dataset")
+    (workdir / "extra.yaml").write_text("num_layres: 3\n")
+    argv = ["--model=BSARec", "--dataset=rule", f"--config_files={TINY} extra.yaml", f"--data_path={data}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "num_layres: 3 in config file 'extra.yaml': unknown setting 'num_layres'" in err
+    (workdir / "extra.yaml").write_text("custom_keys: [num_layres]\nnum_layres: 3\n")
+    config = build_config("BSARec", "rule", [TINY, "extra.yaml"], {"data_path": data})
+    assert config["num_layres"] == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"), [("- epochs\n- 3\n", "a list"), ("3\n", "a int"), ("", "nothing"), ("{}\n", "nothing")]
+)
+def test_a_yaml_config_that_is_not_a_mapping_names_the_file(workdir, capsys, text, kind):
+    data = write_rule_dataset(workdir / "dataset")
+    (workdir / "odd.yaml").write_text(text)
+    argv = ["--model=BSARec", "--dataset=rule", "--config_files=odd.yaml", f"--data_path={data}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"config file 'odd.yaml' holds {kind}, not settings" in err
+    assert sorted(p.name for p in workdir.iterdir()) == ["dataset", "odd.yaml"]
+
+
+def test_search_space_value_that_fails_only_inside_a_trial_is_refused_before_ray_starts(workdir, capsys):
+    data = write_rule_dataset(workdir / "dataset")
+    (workdir / "space.yaml").write_text("train_batch_size: {choice: [0, 64]}\n")
+    argv = ["--model=BSARec", "--dataset=rule", f"--config_files={TINY}", f"--data_path={data}"]
+    assert main([*argv, "--search=space.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds an impossible configuration" in err and "train_batch_size=0" in err
+    assert sorted(p.name for p in workdir.iterdir()) == ["dataset", "space.yaml"]

@@ -1,21 +1,23 @@
 """The reference code's protocol where it differs from RecBole's, as config switches on RecBole's own
 sequential datasets: ``train_window`` (which prefixes train) and ``eval_history_mask`` (what full-sort
-evaluation does with the items a user has already seen). properties/protocol/paper.yaml turns both on."""
+evaluation does with the items a user has already seen). properties/protocol/paper.yaml turns both on.
+Every dataset, whatever the model type, reads its atomic files with the package's parser (``read_atomic``)."""
 
 import importlib
 from logging import getLogger
 
 import numpy as np
 import torch
-from recbole.data import create_dataset as recbole_create_dataset
 from recbole.data.interaction import Interaction
-from recbole.utils import ModelType
+from recbole.utils import FeatureSource, FeatureType, ModelType
 
+from recbole_bsarec.data.check import header_fields, read_atomic
 from recbole_bsarec.errors import ConfigError
 
 TRAIN_WINDOWS = ("all", "last")
 HISTORY_MASKS = ("none", "zero", "exclude")
 DEFAULTS = {"train_window": "all", "eval_history_mask": "none"}
+BASE_CLASSES = {ModelType.SEQUENTIAL: "SequentialDataset", ModelType.KNOWLEDGE: "KnowledgeBasedDataset"}
 
 
 def check_protocol(config):
@@ -84,15 +86,66 @@ def shift_left(values, shift, length):
     return moved * inside.view(*inside.shape, *extra).to(values.dtype)
 
 
+class AtomicFileMixin:
+    """Reads atomic files with ``read_atomic``, the parser the package's check uses, instead of RecBole's own
+    ``pd.read_csv`` (python engine, quoting on, 131072-character fields), which fails on files the check
+    passes; what RecBole does after reading (columns, field types, sequence splitting, seq_len) is kept."""
+
+    def _load_feat(self, filepath, source):
+        """RecBole's ``Dataset._load_feat``, reading through ``read_atomic``."""
+        load_col, unload_col = self._get_load_and_unload_col(source)
+        if load_col == set():
+            return None
+        header = header_fields(filepath, self.config["field_separator"], self.config["encoding"] or "utf-8")
+        fields = [
+            (name, kind)
+            for name, kind in header
+            if (load_col is None or name in load_col) and (unload_col is None or name not in unload_col)
+        ]
+        if isinstance(source, FeatureSource) or source != "link":
+            for name, kind in fields:
+                self.register_field(name, FeatureType(kind), source)
+        if not fields:
+            self.logger.warning(f"No columns has been loaded from [{source}]")
+            return None
+        feat = read_atomic(filepath, self.config, fields).reset_index(drop=True)
+        for name, kind in fields:
+            if kind.endswith("_seq"):
+                self.cut_sequences(feat, name)
+        return feat
+
+    def register_field(self, name, ftype, source):
+        """Record a loaded field's source, type, length and bucket count, as RecBole's reader does."""
+        self.field2source[name] = source
+        self.field2type[name] = ftype
+        if not ftype.value.endswith("seq"):
+            self.field2seqlen[name] = 1
+        if "float" in ftype.value:
+            self.field2bucketnum[name] = 2
+
+    def cut_sequences(self, feat, name):
+        """Cut a sequence field at ``seq_len[name]`` if set; its length is then the longest kept sequence."""
+        longest = max(map(len, feat[name]), default=0)
+        limit = (self.config["seq_len"] or {}).get(name)
+        if limit is not None:
+            feat[name] = [values[:limit] for values in feat[name]]
+            longest = min(limit, longest)
+        self.field2seqlen[name] = longest
+
+
 def create_dataset(config):
-    """RecBole's dataset for ``config``; for sequential models, its class with the protocol switches."""
+    """The dataset class RecBole would pick for ``config``, reading with the package's parser; for sequential
+    models, with the protocol switches."""
     check_protocol(config)
-    if config["MODEL_TYPE"] != ModelType.SEQUENTIAL:
-        return recbole_create_dataset(config)
     module = importlib.import_module("recbole.data.dataset")
-    base = getattr(module, f"{config['model']}Dataset", module.SequentialDataset)
-    dataset = type(base.__name__, (ProtocolDatasetMixin, base), {})(config)
-    bound_eval_batch(config, dataset.item_num)
+    base = getattr(module, f"{config['model']}Dataset", None) or getattr(
+        module, BASE_CLASSES.get(config["MODEL_TYPE"], "Dataset")
+    )
+    sequential = config["MODEL_TYPE"] == ModelType.SEQUENTIAL
+    mixins = (ProtocolDatasetMixin, AtomicFileMixin) if sequential else (AtomicFileMixin,)
+    dataset = type(base.__name__, (*mixins, base), {})(config)
+    if sequential:
+        bound_eval_batch(config, dataset.item_num)
     return dataset
 
 

@@ -15,9 +15,11 @@ from recbole.utils.url import rename_atomic_files
 
 from recbole_bsarec.data.check import check_inter_file
 from recbole_bsarec.errors import DatasetError
+from recbole_bsarec.rundir import NAME_MAX
 
 DOWNLOAD_TIMEOUT_S = 60
 ATOMIC_SUFFIXES = ("inter", "user", "item", "kg", "link", "net")
+PATH_MAX = os.pathconf("/", "PC_PATH_MAX") if hasattr(os, "pathconf") else 260  # bytes, with the final NUL
 
 
 def recbole_url(dataset):
@@ -50,9 +52,32 @@ def download(dataset, url, dataset_path):
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def check_dataset_name(dataset, inter_file):
+    """Refuse a dataset name that is not one plain file name, or whose ``.inter`` file's name or path is too
+    long for the file system: RecBole joins it to data_path, so ``a/b`` or ``..`` would read elsewhere."""
+    if dataset in ("", ".") or dataset.startswith("..") or any(char in dataset for char in "/\\\0"):
+        raise DatasetError(
+            f"--dataset={dataset!r} is not a plain folder name: name the dataset's folder alone, without '/', "
+            "'\\' or a leading '..' (e.g. --dataset=ml-1m), and give the folder above it as --data_path"
+        )
+    name_bytes = len(os.fsencode(os.path.basename(inter_file)))
+    if name_bytes > NAME_MAX:
+        raise DatasetError(
+            f"--dataset is {name_bytes - len('.inter')} bytes long: its file <dataset>.inter would exceed the "
+            f"file system's {NAME_MAX}-byte limit on file names; rename the dataset (folder and files) shorter"
+        )
+    path_bytes = len(os.fsencode(os.path.abspath(inter_file)))
+    if path_bytes >= PATH_MAX:
+        raise DatasetError(
+            f"--dataset: the path of its file <dataset>.inter would be {path_bytes} bytes, over this system's "
+            f"limit of {PATH_MAX - 1}: use a shorter --dataset or move the data to a shorter --data_path"
+        )
+
+
 def ensure_dataset(config):
     """Check that ``config['data_path']`` holds ``<dataset>.inter``; download it if RecBole knows where."""
     dataset, dataset_path = config["dataset"], os.path.normpath(config["data_path"])
+    inter_file = os.path.join(dataset_path, f"{dataset}.inter")
     if not os.path.exists(dataset_path):
         url = recbole_url(dataset)
         if url is None:
@@ -61,7 +86,6 @@ def ensure_dataset(config):
                 f"in {dataset_path}/ or point --data_path at their parent folder"
             )
         download(dataset, url, dataset_path)
-    inter_file = os.path.join(dataset_path, f"{dataset}.inter")
     if not os.path.isfile(inter_file):
         raise DatasetError(f"dataset '{dataset}' has no interaction file: expected {inter_file}")
     check_inter_file(inter_file, config)
