@@ -59,7 +59,9 @@ def models_and_data(args, data_path):
         raise UsageError(f"{txt} not found: pass --shared DIR, the folder holding the paper's LastFM.txt")
     write_sequences(read_sequences(txt)[: args.max_users], data_path, "LastFM")
     paper = str(ROOT / "properties" / "protocol" / "paper.yaml")
-    config = build_config("FEARec", "LastFM", [paper], {"data_path": data_path, "device": args.device, **SETTINGS})
+    config = build_config(
+        "FEARec", "LastFM", [paper], {"data_path": data_path, "use_gpu": args.device == "cuda", **SETTINGS}
+    )
     init_seed(config["seed"], config["reproducibility"])
     train, valid, _ = data_preparation(config, create_dataset(config))
     models = {}

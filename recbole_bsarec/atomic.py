@@ -5,17 +5,22 @@ import glob
 import io
 import os
 import tempfile
-from contextlib import contextmanager
+import time
+from contextlib import contextmanager, suppress
 
 UMASK = os.umask(0)
 os.umask(UMASK)
 PARTIAL = ".tmp-"  # the prefix of a file being written
+STALE_S = 60  # a temporary file untouched this long belongs to a write that died
 
 
 def remove_partial(folder):
-    """Delete what writes into ``folder`` left half-done when their process was killed (SIGKILL, power loss)."""
+    """Delete what writes into ``folder`` left half-done when their process was killed (SIGKILL, power loss):
+    temporary files untouched for a minute, so that a write in progress in another process is left alone."""
     for path in glob.glob(os.path.join(glob.escape(folder), PARTIAL + "*")):
-        os.unlink(path)
+        with suppress(FileNotFoundError):
+            if time.time() - os.path.getmtime(path) > STALE_S:
+                os.unlink(path)
 
 
 @contextmanager

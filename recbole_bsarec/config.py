@@ -52,7 +52,7 @@ class Config(RecBoleConfig):
 
     def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=()):
         self._cmd_args = list(cmd_args)
-        self.raw_args, self.file_of = {}, {}
+        self.raw_args, self.file_of, self.ignored_keys = {}, {}, set()
         config_file_list = [packaged(file) for file in config_file_list or []]
         for file in config_file_list:
             if not os.path.isfile(file):
@@ -61,6 +61,10 @@ class Config(RecBoleConfig):
             super().__init__(model, dataset, config_file_list, config_dict)
         except (ValueError, KeyError, TypeError, NotImplementedError) as err:
             raise ConfigError(f"invalid configuration: {err}") from err
+
+    def given_settings(self):
+        """The settings the user gave that this model reads (not other models' keys of a shared config file)."""
+        return {key: value for key, value in self.external_config_dict.items() if key not in self.ignored_keys}
 
     def _load_config_files(self, file_list):
         """RecBole's merge of the config files, each of which must map setting names to values."""

@@ -83,7 +83,7 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
         "device": str(config["device"]),
         "epochs_run": trainer.last_epoch + 1,
         "stopped_early": trainer.cur_step > trainer.stopping_step,
-        "settings": plain_values(config.external_config_dict),
+        "settings": plain_values(config.given_settings()),
     }
     write_metrics(config["run_dir"], result)
     return result

@@ -210,6 +210,8 @@ def check_settings(config, final):
             fail(config, key, value, "is not a setting name: keys are text, e.g. epochs")
         if key not in own:
             unknown_key(config, key, own)
+            config.ignored_keys.add(key)
+            continue
         if key in custom:
             continue
         rule = rule_for(key, config.internal_config_dict.get(key))

@@ -33,7 +33,7 @@ class SafeCheckpointMixin:
         """What a checkpoint holds: weights, optimizer, epoch, early-stopping state, the configuration."""
         return {
             "config": plain_config(self.config),
-            "external_config": plain_values(self.config.external_config_dict),
+            "external_config": plain_values(self.config.given_settings()),
             "epoch": epoch,
             "cur_step": self.cur_step,
             "best_valid_score": float(self.best_valid_score),

@@ -149,3 +149,148 @@ def test_by_length_writes_figure_and_counts(trained, tmp_path):
     assert (tmp_path / "by_length.png").stat().st_size > 0
     assert [r["model"] for r in rows] == ["BSARec"] * 3 + ["SASRec"] * 3
     assert sum(int(r["users"]) for r in rows if r["model"] == "BSARec") == 150
+
+
+def one_line_error(capsys):
+    """The stderr of a refused command, checked to be one line starting with 'error: '."""
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("who", "k", "message"),
+    [
+        (["--history", " ".join(str(item) for item in range(1, 41))], [], "leaves 0 of the 40 items of rule to rank "),
+        (["--history", "1 2 3"], ["--k", "38"], "leaves 37 of the 40 items of rule to rank for the --history, fewer"),
+        (["--users", "1"], ["--k", "39"], "leaves 29 of the 40 items of rule to rank for user 1, fewer than --k 39"),
+    ],
+    ids=["history-covers-all-items", "history-leaves-fewer-than-k", "user-history-leaves-fewer-than-k"],
+)
+def test_mask_history_leaving_fewer_than_k_items_is_refused(trained, tmp_path, capsys, who, k, message):
+    data_path, results = trained
+    csv_path = tmp_path / "top.csv"
+    argv = ["recommend", "--checkpoint", results["BSARec"]["checkpoint"], "--data_path", data_path, "--mask-history"]
+    assert main([*argv, *who, *k, "--csv", str(csv_path)]) == 2
+    err = one_line_error(capsys)
+    assert "--mask-history " + message in err and err.rstrip().endswith("drop --mask-history")
+    assert not csv_path.exists()
+
+
+def test_checkpoint_on_a_dataset_with_other_items_is_one_line(trained, tmp_path, capsys):
+    data_path, results = trained
+    folder = tmp_path / "rule"
+    folder.mkdir()
+    rows = "".join(f"{user}\t{(user + step) % 20 + 1}\t{step}\n" for user in range(1, 31) for step in range(12))
+    (folder / "rule.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\n" + rows)
+    argv = ["recommend", "--checkpoint", results["BSARec"]["checkpoint"], "--data_path", str(tmp_path)]
+    assert main([*argv, "--users", "1"]) == 2
+    err = one_line_error(capsys)
+    assert f"does not fit dataset rule at {folder} (20 items, 30 users there; item_embedding.weight is 41x16" in err
+    assert err.rstrip().endswith(f"pass the data_path it was trained with ({data_path})")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["recommend", "--users", "1", "--csv", "{folder}"], "--csv {folder} is a folder: give a file name, e.g. "),
+        (["recommend", "--users", "1", "--csv", "{file}/top.csv"], "{file} is a file, so no folder can be made"),
+        (["recommend", "--users", "1", "--csv", ""], "--csv is empty: give a file name"),
+        (["case-study", "--checkpoint", "other.pth", "--out", "{file}"], "--out {file} is a file, not a folder"),
+        (["by-length", "--out", "{file}/figures"], "{file} is a file, so no folder can be made there"),
+        (["by-length", "--out", ""], "--out is empty: give a folder"),
+        (["oversmoothing", "--out", "{file}"], "--out {file} is a file, not a folder"),
+        (["sensitivity", "--trials", "{file}", "--out", "{file}"], "--out {file} is a file, not a folder"),
+    ],
+    ids=["csv-folder", "csv-under-file", "csv-empty", "case-study", "by-length", "out-empty", "figure", "sensitivity"],
+)
+def test_output_paths_are_refused_before_any_work(tmp_path, capsys, argv, message):
+    (tmp_path / "a-file").write_text("keep me")
+    paths = {"folder": str(tmp_path), "file": str(tmp_path / "a-file")}
+    argv = [arg.format(**paths) for arg in argv]
+    assert main([*argv, "--checkpoint", str(tmp_path / "missing.pth")]) == 2  # refused before loading it
+    assert message.format(**paths) in one_line_error(capsys)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a-file"]
+    assert (tmp_path / "a-file").read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["nosuch"], "invalid choice: 'nosuch' (choose from 'oversmoothing', "),
+        (["recommend", "--users", "1"], "the following arguments are required: --checkpoint"),
+        (["recommend", "--checkpoint", "x", "--users", "1", "--k", "abc"], "argument --k: invalid int value: 'abc'"),
+        (["recommend", "--checkpoint", "x", "--users", "1", "--bogus"], "unrecognized arguments: --bogus"),
+        (["by-length", "--checkpoint", "x", "--edges", "5"], "argument --edges: expected 2 arguments"),
+    ],
+    ids=["unknown-command", "missing-checkpoint", "k-not-a-number", "unknown-option", "one-edge"],
+)
+def test_argument_errors_are_one_line_pointing_to_help(capsys, argv, message):
+    assert main(argv) == 2
+    err = one_line_error(capsys)
+    command = "" if argv[0] == "nosuch" else f" {argv[0]}"
+    assert message in err and err.rstrip().endswith(f"see python -m recbole_bsarec.analysis{command} --help")
+
+
+def hostile_checkpoint(kind, good, folder):
+    """A checkpoint path of ``kind``, made from the ``good`` checkpoint under ``folder``."""
+    path = folder / f"{kind}.pth"
+    state = torch.load(good, weights_only=True)
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "no-model-name":
+        torch.save({"config": {}, "state_dict": {}}, path)
+    elif kind == "state-dict-not-a-mapping":
+        torch.save({**state, "state_dict": 5}, path)
+    elif kind == "missing-weights":
+        torch.save({**state, "state_dict": dict(list(state["state_dict"].items())[1:])}, path)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("folder", "is a folder: give a .pth file in it"),
+        ("no-model-name", "was not written by recbole-bsarec"),
+        ("state-dict-not-a-mapping", "was not written by recbole-bsarec"),
+        ("missing-weights", "(40 items, 150 users there; the checkpoint lacks item_embedding.weight)"),
+    ],
+    ids=["folder", "no-model-name", "state-dict-not-a-mapping", "missing-weights"],
+)
+def test_hostile_checkpoint_is_one_line(trained, tmp_path, capsys, kind, message):
+    data_path, results = trained
+    path = hostile_checkpoint(kind, results["BSARec"]["checkpoint"], tmp_path)
+    assert main(["recommend", "--checkpoint", path, "--data_path", data_path, "--users", "1"]) == 2
+    err = one_line_error(capsys)
+    assert f"checkpoint '{path}' " in err and message in err
+
+
+def test_data_path_without_the_dataset_is_one_line(trained, tmp_path, capsys):
+    _, results = trained
+    argv = ["recommend", "--checkpoint", results["BSARec"]["checkpoint"], "--data_path", str(tmp_path)]
+    assert main([*argv, "--users", "1"]) == 2
+    assert f"data_path '{tmp_path}' has no folder rule/ for the dataset of checkpoint" in one_line_error(capsys)
+
+
+def test_checkpoint_of_a_non_sequential_model_is_refused_before_it_is_rebuilt(trained, capsys):
+    data_path, _ = trained
+    pop = train("Pop", "rule", [TINY], {"data_path": data_path, "epochs": 1})["checkpoint"]
+    assert main(["recommend", "--checkpoint", pop, "--data_path", data_path, "--users", "1"]) == 2
+    assert f"'{pop}' is of Pop, a traditional model: give a sequential model's checkpoint" in one_line_error(capsys)
+
+
+def test_case_study_of_two_runs_of_one_model_labels_them_by_path(trained, tmp_path, capsys):
+    data_path, results = trained
+    first = results["BSARec"]["checkpoint"]
+    second = tmp_path / "again" / "best.pth"
+    second.parent.mkdir()
+    second.write_bytes(open(first, "rb").read())
+    argv = ["case-study", "--checkpoint", first, "--checkpoint", str(second), "--data_path", data_path]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    rows = read_csv(tmp_path / "case_study.csv")
+    labels = list(dict.fromkeys(row["model"] for row in rows if row["model"]))
+    assert labels[1] == "BSARec (again/best.pth)" and labels[0].startswith("BSARec (") and len(labels) == 2
+    assert [sum(row["kind"] == "top-k" and row["model"] == label for row in rows) for label in labels] == [10, 10]
+    capsys.readouterr()
+    assert main([*argv[:3], "--checkpoint", first, "--data_path", data_path, "--out", str(tmp_path / "x")]) == 2
+    assert f"checkpoint '{first}' is given twice: give different checkpoints" in one_line_error(capsys)

@@ -157,3 +157,10 @@ def test_beta_of_a_checkpoint_without_frequency_branch_is_one_line_exit_2(traine
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and "has no frequency branch" in err
     assert checkpoints["SASRec"] in err and list(tmp_path.iterdir()) == []
+
+
+def test_one_checkpoint_given_twice_is_refused_before_loading(tmp_path, capsys):
+    path = str(tmp_path / "best.pth")
+    assert main(["beta", f"--checkpoint={path}", f"--checkpoint={tmp_path}/./best.pth", f"--out={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"checkpoint '{tmp_path}/./best.pth' is given twice (also as '{path}')" in err

@@ -64,3 +64,28 @@ def test_ablation_runs_the_four_variants_on_the_same_seeds(rule_data, tmp_path):
     table = (out / "ablation.md").read_text()
     assert sum(line.count(" ± ") for line in table.splitlines() if line.startswith("| ")) == 4 * 4
     assert "| attention only (alpha = 0) |" in table and "| scalar beta |" in table
+
+
+HEADER = "trial,alpha,c,status,test_hit@10,test_ndcg@10,test_hit@20,test_ndcg@20\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (HEADER + "a,0.1,3,done,x,0.1,0.2,0.1\n", "trial a has test_hit@10='x', not a number"),
+        (HEADER + "a,0.1,3,done,0.1,0.1,0.2,0.1\nb,,5,done,0.1,0.1,0.2,0.1\n", "trial b has alpha='', not a number"),
+        (HEADER + "a,0.1,3,stopped by scheduler,,,,\n", "has no trial with all of test_hit@10, test_ndcg@10"),
+        (HEADER, "holds no trial that ran without an error"),
+        ("alpha,c\n0.1,3\n", "has no trial column"),
+        (b"\xff\xfe\x00 not text", "is not a search's trials.csv ('utf-8' codec can't decode byte 0xff"),
+    ],
+    ids=["text-metric", "empty-value", "no-metrics", "no-trials", "no-trial-column", "not-utf8"],
+)
+def test_unusable_trials_table_is_one_line_and_writes_nothing(tmp_path, capsys, text, message):
+    trials = tmp_path / "trials.csv"
+    trials.write_bytes(text if isinstance(text, bytes) else text.encode())
+    out = tmp_path / "figs"
+    assert main(["sensitivity", f"--trials={trials}", f"--out={out}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: --trials {trials}") and message in err
+    assert not out.exists()

@@ -33,5 +33,5 @@ def test_chunked_scoring_gives_the_same_ranks_and_metrics(rule_data, mask):
 
 
 def test_an_impossible_score_budget_is_named(rule_data):
-    with pytest.raises(ConfigError, match="eval_scores_per_batch=0 is not a count >= 1"):
+    with pytest.raises(ConfigError, match="eval_scores_per_batch=0 is not an integer >= 1"):
         build_config("BSARec", "rule", [TINY], {"data_path": rule_data, "eval_scores_per_batch": 0})

@@ -298,3 +298,15 @@ def test_search_space_value_that_fails_only_inside_a_trial_is_refused_before_ray
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "holds an impossible configuration" in err and "train_batch_size=0" in err
     assert sorted(p.name for p in workdir.iterdir()) == ["dataset", "space.yaml"]
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", "x" * 300])
+def test_importer_name_stays_inside_its_data_path(tmp_path, capsys, name):
+    from recbole_bsarec.data.__main__ import main as import_main
+
+    txt = tmp_path / "LastFM.txt"
+    txt.write_text("1 2 3 4\n2 3 4 5\n")
+    assert import_main([str(txt), "--data_path", str(tmp_path / "dataset"), "--name", name]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--name" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["LastFM.txt"]

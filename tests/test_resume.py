@@ -263,5 +263,8 @@ def test_half_written_files_of_a_killed_write_are_removed_when_the_run_goes_on(r
     first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1, "run_dir": str(tmp_path / "a")})
     partial = tmp_path / "a" / ".tmp-abc123.pth"
     partial.write_bytes(b"half a checkpoint")
+    os.utime(partial, (time.time() - 120, time.time() - 120))  # a write that died two minutes ago
+    fresh = tmp_path / "a" / ".tmp-def456.json"
+    fresh.write_text("{")  # a write in progress elsewhere
     run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2, "resume": first["checkpoint"]})
-    assert not partial.exists()
+    assert not partial.exists() and fresh.exists()

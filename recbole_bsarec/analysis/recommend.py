@@ -9,15 +9,13 @@ NDCG are the checkpoint's test metrics. A rank is 1 + the number of items scored
 
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
 from recbole.data.interaction import Interaction
-from recbole.utils import ModelType
 
-from recbole_bsarec.analysis.load import load_run
-from recbole_bsarec.analysis.output import figure, outputs, save_figure
+from recbole_bsarec.analysis.load import check_distinct, checkpoint_labels, load_run
+from recbole_bsarec.analysis.output import check_file_option, check_folder_option, figure, outputs, save_figure
 from recbole_bsarec.atomic import write_csv, write_text
 from recbole_bsarec.data.protocol import history_entries
 from recbole_bsarec.errors import UsageError
@@ -33,25 +31,18 @@ PICK_RULE = (
 
 def sequential_run(path, data_path=None):
     """``load_run`` for sequential models only: they are the ones with a test-time input per user."""
-    run = load_run(path, data_path)
-    if run.config["MODEL_TYPE"] != ModelType.SEQUENTIAL:
-        raise UsageError(f"checkpoint '{path}' is of {run.config['model']}: use a sequential model's checkpoint")
-    return run
+    return load_run(path, data_path, model_type="SEQUENTIAL")
 
 
 def runs_of_one_dataset(paths, data_path=None):
-    """The runs of ``paths``, which must share a dataset for their users and items to be compared."""
+    """The runs of ``paths`` (distinct checkpoints, which must share a dataset for their users and items to be
+    compared) and a label for each (see ``checkpoint_labels``)."""
+    check_distinct(paths)
     runs = [sequential_run(path, data_path) for path in paths]
     names = sorted({run.config["dataset"] for run in runs})
     if len(names) > 1:
         raise UsageError(f"the checkpoints are of different datasets ({', '.join(names)}): give one dataset's")
-    return runs
-
-
-def model_labels(paths, runs):
-    """Each run's model name, or each checkpoint's file name where model names repeat."""
-    names = [run.config["model"] for run in runs]
-    return names if len(set(names)) == len(names) else [Path(path).stem for path in paths]
+    return runs, checkpoint_labels(paths, [run.config["model"] for run in runs])
 
 
 @torch.no_grad()
@@ -115,6 +106,9 @@ def top_k(run, users, k, mask_history):
     """(items, scores), each (users, k): the best-scored items for internal user ids ``users`` given their
     test-time input; with ``mask_history``, none of the items the user had before the test target."""
     history = history_entries(run.test_data, torch.tensor(users))
+    if mask_history:
+        names = run.dataset.id2token(run.dataset.uid_field, users)
+        check_left_to_rank(run, k, history, [f"user {name}" for name in names])
     scores = full_sort_scores(run, user_inputs(run, users), history, "exclude" if mask_history else "none")
     values, items = torch.topk(scores, k, dim=1)
     return items, values
@@ -124,9 +118,28 @@ def top_k_for_history(run, items, k, mask_history):
     """(items, scores), each (1, k): the best-scored items after the history ``items`` (ids, oldest first);
     with ``mask_history``, none of those items."""
     history = (torch.zeros(len(items), dtype=torch.long), torch.tensor(items))
+    if mask_history:
+        check_left_to_rank(run, k, history, ["the --history"])
     scores = full_sort_scores(run, history_input(run, items), history, "exclude" if mask_history else "none")
     values, top = torch.topk(scores, k, dim=1)
     return top, values
+
+
+def check_left_to_rank(run, k, history, who):
+    """A UsageError unless each row keeps ``k`` items to rank once its ``history`` entries (rows, items) are left
+    out; ``who`` names the rows for the message."""
+    rows, items = history
+    masked = torch.zeros(len(who), run.dataset.item_num, dtype=torch.bool)
+    masked[rows, items] = True
+    left = run.dataset.item_num - 1 - masked[:, 1:].sum(dim=1)  # item 0 pads
+    worst = int(left.argmin())
+    remaining = int(left[worst])
+    if remaining < k:
+        fix = f"lower --k to {remaining} or drop --mask-history" if remaining else "drop --mask-history"
+        raise UsageError(
+            f"--mask-history leaves {remaining} of the {run.dataset.item_num - 1} items of {run.config['dataset']} "
+            f"to rank for {who[worst]}, fewer than --k {k}: {fix}"
+        )
 
 
 def evaluated_scores(run, user):
@@ -209,6 +222,8 @@ def check_k(run, k):
 
 def recommend(args):
     """The top-k table of ``recommend``, written to --csv if given."""
+    if args.csv is not None:
+        check_file_option("--csv", args.csv, "recommendations.csv")
     run = sequential_run(args.checkpoint, args.data_path)
     check_k(run, args.k)
     if args.history is not None:
@@ -224,10 +239,9 @@ def recommend(args):
     for name, row_items, row_scores in zip(names, items.tolist(), scores.tolist(), strict=True):
         tokens = run.dataset.id2token(run.dataset.iid_field, row_items)
         for rank, (token, score) in enumerate(zip(tokens, row_scores, strict=True), start=1):
-            if score > -math.inf:  # a masked item, where k exceeds the items left to rank
-                rows.append({"user": name, "rank": rank, "item": str(token), "score": round(score, 6)})
+            rows.append({"user": name, "rank": rank, "item": str(token), "score": round(score, 6)})
     yield from text_table(rows)
-    if args.csv:
+    if args.csv is not None:
         yield f"wrote {write_csv(args.csv, rows)}"
 
 
@@ -307,8 +321,8 @@ def case_study(args):
     """Write and print the case study of ``case-study``."""
     if len(args.checkpoint) != 2:
         raise UsageError(f"case-study compares two models, got {len(args.checkpoint)} --checkpoint: give two")
-    runs = runs_of_one_dataset(args.checkpoint, args.data_path)
-    labels = model_labels(args.checkpoint, runs)
+    check_folder_option("--out", args.out)
+    runs, labels = runs_of_one_dataset(args.checkpoint, args.data_path)
     check_k(runs[0], args.k)
     ranks = [target_ranks(run) for run in runs]
     if not np.array_equal(ranks[0]["user"], ranks[1]["user"]):
@@ -350,11 +364,11 @@ def plot_by_length(rows, labels, edges_text, dataset, path):
 
 def by_length(args):
     """Write the CSV and figure of ``by-length`` and print the table."""
-    runs = runs_of_one_dataset(args.checkpoint, args.data_path)
-    labels = model_labels(args.checkpoint, runs)
-    ranks = [target_ranks(run) for run in runs]
     if args.edges is not None and not 0 <= args.edges[0] < args.edges[1]:
         raise UsageError(f"--edges {args.edges[0]} {args.edges[1]}: give two increasing lengths, e.g. --edges 5 20")
+    check_folder_option("--out", args.out)
+    runs, labels = runs_of_one_dataset(args.checkpoint, args.data_path)
+    ranks = [target_ranks(run) for run in runs]
     edges = tuple(args.edges) if args.edges is not None else default_edges(ranks[0]["length"])
     edges_text = f"bucket edges {edges[0]} and {edges[1]} items" + ("" if args.edges else ", the tertiles")
     rows = [

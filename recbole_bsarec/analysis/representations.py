@@ -7,14 +7,13 @@ test window count; the numbers are pure functions of tensors, the commands only 
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from recbole.model.sequential_recommender.sasrec import SASRec
 
-from recbole_bsarec.analysis.load import load_run
-from recbole_bsarec.analysis.output import figure, outputs, save_figure
+from recbole_bsarec.analysis.load import check_distinct, checkpoint_labels, load_run
+from recbole_bsarec.analysis.output import check_folder_option, figure, outputs, save_figure
 from recbole_bsarec.atomic import write_csv
 from recbole_bsarec.errors import UsageError
 from recbole_bsarec.model.bsarec import BSARec, keep_prefix, right_align
@@ -190,22 +189,20 @@ def register(subparsers):
 
 
 def load_runs(args):
-    """The checkpoints' runs, with a legend label each; one dataset, models this module can read."""
+    """The checkpoints' runs, with a legend label each; distinct checkpoints of one dataset, models this module
+    can read. The arguments are checked before anything is loaded."""
     if getattr(args, "users", 1) < 1:
         raise UsageError(f"--users={args.users}: give at least 1")
-    runs = [load_run(path, data_path=args.data_path) for path in args.checkpoint]
+    check_folder_option("--out", args.out)
+    check_distinct(args.checkpoint)
+    runs = [load_run(path, data_path=args.data_path, model_type="SEQUENTIAL") for path in args.checkpoint]
     for path, run in zip(args.checkpoint, runs, strict=True):
         if not isinstance(run.model, BSARec | SASRec):
             raise UsageError(f"checkpoint '{path}' is a {run.config['model']}: give BSARec (or an ablation) or SASRec")
     datasets = sorted({run.config["dataset"] for run in runs})
     if len(datasets) > 1:
         raise UsageError(f"the checkpoints are on datasets {', '.join(datasets)}: give checkpoints of one dataset")
-    names = [run.config["model"] for run in runs]
-    labels = [
-        name if names.count(name) == 1 else f"{name} ({Path(path).stem})"
-        for name, path in zip(names, args.checkpoint, strict=True)
-    ]
-    return runs, labels, datasets[0]
+    return runs, checkpoint_labels(args.checkpoint, [run.config["model"] for run in runs]), datasets[0]
 
 
 def oversmoothing(args):

@@ -7,7 +7,7 @@ import os
 import statistics
 from collections import defaultdict
 
-from recbole_bsarec.analysis.output import figure, outputs, save_figure
+from recbole_bsarec.analysis.output import check_folder_option, figure, outputs, save_figure
 from recbole_bsarec.atomic import write_csv, write_text
 from recbole_bsarec.cli import parse_args
 from recbole_bsarec.errors import UsageError
@@ -83,23 +83,54 @@ def train(model, dataset, config_files, overrides, settings):
 
 
 def rows_from_trials(path):
-    """(key, value, test metrics) for each searched key and trial of a search's trials.csv."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            trials = [row for row in csv.DictReader(handle) if not row["status"].startswith("error")]
-    except (OSError, KeyError) as err:
-        raise UsageError(
-            f"--trials {path} is not a search's trials.csv ({err}): give searches/NAME/trials.csv"
-        ) from err
-    keys = [key for key in ("alpha", "c") if trials and trials[0].get(key) not in (None, "")]
+    """(key, value, test metrics) for each searched key and each trial of a search's trials.csv with all of
+    METRICS (a trial stopped early may have none)."""
+    trials = read_trials(path)
+    if not trials:
+        raise UsageError(f"--trials {path} holds no trial that ran without an error: give another search's")
+    keys = [key for key in ("alpha", "c") if trials[0].get(key) not in (None, "")]
     if not keys:
         raise UsageError(f"--trials {path} has no alpha or c column: give a BSARec search's trials.csv")
-    rows = []
-    for trial in trials:
-        for key in keys:
-            metrics = {f"test_{m}": float(trial[f"test_{m}"]) for m in METRICS if trial.get(f"test_{m}")}
-            rows.append({"key": key, "value": number(trial[key]), "trial": trial["trial"], **metrics})
-    return rows
+    scored = [trial for trial in trials if all(trial.get(f"test_{m}") for m in METRICS)]
+    if not scored:
+        raise UsageError(
+            f"--trials {path} has no trial with all of test_{', test_'.join(METRICS)}: give a finished search's trials"
+        )
+    return [
+        {
+            "key": key,
+            "value": trial_number(path, trial, key),
+            "trial": trial["trial"],
+            **{f"test_{m}": trial_number(path, trial, f"test_{m}") for m in METRICS},
+        }
+        for trial in scored
+        for key in keys
+    ]
+
+
+def read_trials(path):
+    """The trials of a search's trials.csv that did not end in an error; an unreadable file is a UsageError."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            trials = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        reason = f"--trials {path} is not a search's trials.csv ({err})"
+        raise UsageError(f"{reason}: give searches/NAME/trials.csv") from err
+    missing = [column for column in ("trial", "status") if column not in (reader.fieldnames or [])]
+    if missing:
+        raise UsageError(f"--trials {path} has no {missing[0]} column: give searches/NAME/trials.csv")
+    return [trial for trial in trials if not (trial["status"] or "").startswith("error")]
+
+
+def trial_number(path, trial, column):
+    """``column`` of ``trial`` as a number; anything else is a UsageError naming the trial."""
+    value = number(trial.get(column) or "")
+    if isinstance(value, str):
+        raise UsageError(
+            f"--trials {path}: trial {trial['trial']} has {column}={value!r}, not a number: fix or drop that row"
+        )
+    return value
 
 
 def mean_by_value(rows):
@@ -109,7 +140,7 @@ def mean_by_value(rows):
         groups[(row["key"], row["value"])].append(row)
     table = defaultdict(list)
     for (key, value), members in sorted(groups.items()):
-        means = {m: statistics.mean(r[f"test_{m}"] for r in members if f"test_{m}" in r) for m in METRICS}
+        means = {m: statistics.mean(r[f"test_{m}"] for r in members) for m in METRICS}
         table[key].append((value, len(members), means))
     return table
 
@@ -136,7 +167,7 @@ def run_sensitivity(args):
     """``sensitivity``: rows and a figure from --trials, or from the sweep it trains."""
     if bool(args.trials) == bool(args.sweep):
         raise UsageError("sensitivity needs either --trials FILE or --sweep KEY=V1,V2,...")
-    png, csv_path = outputs(args.out, "sensitivity")
+    check_folder_option("--out", args.out)
     if args.trials:
         rows = rows_from_trials(args.trials)
         search = os.path.basename(os.path.dirname(os.path.abspath(args.trials)))
@@ -151,6 +182,7 @@ def run_sensitivity(args):
                     rows.append({"key": key, "value": value, "seed": seed, **trained})
                     yield f"{key}={value} seed {seed}: test NDCG@20 {trained['test_ndcg@20']:.4f}"
         title = {"model": model, "dataset": dataset, "others": "as configured"}
+    png, csv_path = outputs(args.out, "sensitivity")
     write_csv(csv_path, rows)
     plot_sensitivity(mean_by_value(rows), title, png)
     yield from (png, csv_path)
@@ -160,6 +192,7 @@ def run_ablation(args):
     """``ablation``: the four variants over the same seeds; a markdown table and its CSV."""
     _, dataset, config_files, overrides = parse_args(["--model=BSARec", *args.overrides])
     seeds = seeds_of(args.seeds)
+    check_folder_option("--out", args.out)
     rows = []
     for model, label in VARIANTS:
         for seed in seeds:

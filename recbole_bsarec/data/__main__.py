@@ -1,17 +1,9 @@
 """``python -m recbole_bsarec.data PATH.txt``: import one of the paper's datasets; bad input -> one line, exit 2."""
 
-import argparse
 import sys
 
 from recbole_bsarec.data.paper import convert
-from recbole_bsarec.errors import UsageError
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse whose errors are UsageError, so they print as this package's one-line errors."""
-
-    def error(self, message):
-        raise UsageError(f"{message}: see python -m recbole_bsarec.data --help")
+from recbole_bsarec.errors import ArgumentParser, UsageError
 
 
 def main(argv=None):

@@ -27,11 +27,6 @@ def check_protocol(config):
             raise ConfigError(f"{key}={config[key]!r} is unknown: use one of {', '.join(allowed)}")
         if config[key] != DEFAULTS[key] and config["MODEL_TYPE"] != ModelType.SEQUENTIAL:
             raise ConfigError(f"{key}={config[key]} applies to sequential models only: drop it for {config['model']}")
-    budget = config["eval_scores_per_batch"]
-    if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
-        raise ConfigError(
-            f"eval_scores_per_batch={budget!r} is not a count >= 1: use e.g. 67108864 (256 MiB of scores)"
-        )
 
 
 class ProtocolDatasetMixin:
