@@ -78,7 +78,9 @@ def test_bad_checkpoint_exits_2_and_keeps_the_file(rule_data, capsys, damage):
     before = open(path, "rb").read() if damage != "missing" else None
 
     argv = ["--model=BSARec", "--dataset=rule", f"--config_files={TINY}", f"--data_path={rule_data}"]
+    folder = sorted(os.listdir(os.path.dirname(path)))
     assert main([*argv, f"--resume={path}"]) == 2
+    assert sorted(os.listdir(os.path.dirname(path))) == folder  # no log, no tensorboard/ beside it
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and path in err
     expected = {"truncated": "truncated or corrupt", "missing": "does not exist", "not_ours": "not written by"}
