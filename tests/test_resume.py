@@ -65,24 +65,25 @@ def test_checkpoint_of_another_configuration_is_one_clear_line(rule_data):
 
 
 @pytest.mark.parametrize("damage", ["truncated", "missing", "not_ours"])
-def test_bad_checkpoint_exits_2_and_keeps_the_file(rule_data, capsys, damage):
+def test_bad_checkpoint_exits_2_and_keeps_the_file(rule_data, tmp_path, capsys, damage):
     first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1})
-    path = first["checkpoint"]
+    (tmp_path / "elsewhere").mkdir()
+    path = shutil.copy(first["checkpoint"], tmp_path / "elsewhere" / "best.pth")
     if damage == "truncated":
         data = open(path, "rb").read()
         open(path, "wb").write(data[: len(data) // 2])
     elif damage == "missing":
-        path = path + ".gone"
+        path = str(path) + ".gone"
     else:
         torch.save({"weights": torch.zeros(2)}, path)
     before = open(path, "rb").read() if damage != "missing" else None
 
     argv = ["--model=BSARec", "--dataset=rule", f"--config_files={TINY}", f"--data_path={rule_data}"]
-    folder = sorted(os.listdir(os.path.dirname(path)))
+    folder = sorted(os.listdir(tmp_path / "elsewhere"))
     assert main([*argv, f"--resume={path}"]) == 2
-    assert sorted(os.listdir(os.path.dirname(path))) == folder  # no log, no tensorboard/ beside it
+    assert sorted(os.listdir(tmp_path / "elsewhere")) == folder  # no run.log, no tensorboard/ beside it
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and path in err
+    assert err.count("\n") == 0 and str(path) in err
     expected = {"truncated": "truncated or corrupt", "missing": "does not exist", "not_ours": "not written by"}
     assert expected[damage] in err
     if before is not None:
