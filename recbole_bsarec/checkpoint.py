@@ -11,6 +11,15 @@ from recbole_bsarec.atomic import replacing
 from recbole_bsarec.errors import UsageError
 
 PRIMITIVES = (str, int, float, bool, type(None))
+# settings of the machine, of a run's bookkeeping or of its output, not of what is trained or how it is scored: they
+# may change when a run or a comparison is continued (``--reproducibility=False`` for Caser on a GPU, say), and a
+# run adopted from elsewhere may differ in them
+NOT_COMPARED = {
+    *("data_path", "checkpoint_dir", "run_dir", "resume", "gpu_id", "use_gpu", "device", "seed", "state"),
+    *("show_progress", "eval_batch_size", "eval_scores_per_batch", "log_wandb", "wandb_project", "local_rank"),
+    *("worker", "nproc", "world_size", "offset", "ip", "port", "shuffle", "torch_compile", "benchmark_filename"),
+    "reproducibility",
+}
 
 
 def plain_values(mapping):
@@ -59,3 +68,19 @@ def load_checkpoint(path, config, device="cpu"):
                 f"resume with --{key}={state['config'].get(key)} or use another checkpoint"
             )
     return state
+
+
+def check_resumable(path, state, config):
+    """A checkpoint goes on only under the settings it was trained with (a larger ``epochs`` and the machine's or
+    the bookkeeping's settings aside): another run's settings are refused before anything is written."""
+    saved, now = state["config"], plain_config(config)
+    differ = [
+        f"{key}={saved[key]!r} (here {now[key]!r})"
+        for key in sorted(now)
+        if key not in NOT_COMPARED and key != "epochs" and key in saved and saved[key] != now[key]
+    ]
+    if differ:
+        raise UsageError(
+            f"checkpoint '{path}' was trained with {', '.join(differ)[:300]}: resume with the options it was "
+            "trained with"
+        )

@@ -9,7 +9,8 @@ ours and RecBole's, on the normal autograd path.
 RecBole's ``Dataset._fill_nan`` fills missing values with ``feat[field].fillna(..., inplace=True)``; pandas 2
 warns (FutureWarning, 14 lines per run, before the results or a one-line error) that such chained in-place
 calls stop working in pandas 3. With the pinned pandas 2 they work, so that warning, from that module only,
-is silenced.
+is silenced. Likewise ray 2.6.3's ``import pkg_resources`` (setuptools < 81 is pinned for it), whose deprecation
+warning would stand above a search's one-line error.
 """
 
 import os
@@ -26,6 +27,7 @@ warnings.filterwarnings(
     category=FutureWarning,
     module=r"recbole\.data\.dataset\.dataset\Z",  # _fill_nan's chained fillna(inplace=True): works in pandas 2
 )
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated as an API", category=UserWarning)
 
 
 def tensorboard_in_run_dir(logger):

@@ -8,6 +8,7 @@ import yaml
 from recbole.config import Config as RecBoleConfig
 from recbole.utils import InputType
 
+from recbole_bsarec.data.source import check_dataset_name
 from recbole_bsarec.errors import ConfigError, UsageError
 from recbole_bsarec.registry import get_model
 from recbole_bsarec.settings import PATH_KEYS, check_settings
@@ -76,7 +77,7 @@ class Config(RecBoleConfig):
                 except yaml.YAMLError as err:
                     raise UsageError(f"config file '{file}' is not valid yaml: {' '.join(str(err).split())}") from err
             if not isinstance(loaded, dict) or not loaded:
-                kind = "nothing" if loaded is None or loaded == {} else f"a {type(loaded).__name__}"
+                kind = "nothing" if loaded in (None, {}) else "a list" if isinstance(loaded, list) else "one value"
                 raise UsageError(
                     f"config file '{file}' holds {kind}, not settings: write 'key: value' lines, e.g. 'epochs: 10'"
                 )
@@ -109,6 +110,7 @@ class Config(RecBoleConfig):
             dataset = self.external_config_dict.get("dataset")
         if dataset is None:
             raise UsageError("no dataset given: pass --dataset=NAME (e.g. --dataset=ml-100k)")
+        check_dataset_name(str(dataset))  # before RecBole looks for properties/dataset/<dataset>.yaml
         return model.__name__, model, dataset
 
     def _load_internal_config_dict(self, model, model_class, dataset):

@@ -10,7 +10,7 @@ from recbole.utils import init_seed, set_color
 from recbole_bsarec.checkpoint import plain_values
 from recbole_bsarec.config import Config
 from recbole_bsarec.data.protocol import check_protocol, create_dataset, mark_phases
-from recbole_bsarec.data.source import check_dataset_name, ensure_dataset
+from recbole_bsarec.data.source import check_data_path, ensure_dataset
 from recbole_bsarec.model.builtin_checks import builtin_check
 from recbole_bsarec.registry import get_trainer
 from recbole_bsarec.rundir import check_run_dir, choose_run_dir, write_metrics
@@ -21,7 +21,7 @@ def build_config(model=None, dataset=None, config_file_list=None, config_dict=No
     """The layered Config, every setting and the run folder checked before any data is read or file written."""
     config = Config(model, dataset, config_file_list, config_dict, cmd_args)
     check_protocol(config)
-    check_dataset_name(config["dataset"], os.path.join(config["data_path"], f"{config['dataset']}.inter"))
+    check_data_path(os.path.join(config["data_path"], f"{config['dataset']}.inter"))
     check_run_dir(config)
     check = getattr(config.model_class, "check_config", None) or builtin_check(config.model_class)
     if check is not None:

@@ -11,7 +11,7 @@ import os
 from recbole.utils import get_local_time
 
 from recbole_bsarec.atomic import remove_partial, write_text
-from recbole_bsarec.checkpoint import load_checkpoint
+from recbole_bsarec.checkpoint import check_resumable, load_checkpoint
 from recbole_bsarec.errors import UsageError
 
 LOG = "run.log"
@@ -27,7 +27,7 @@ def check_run_dir(config):
     a run never writes over another run's checkpoints or metrics."""
     folder, resume = config["run_dir"], config["resume"]
     if resume:
-        load_checkpoint(resume, config)  # missing, corrupt or another run's: refused before a log is opened
+        check_resumable(resume, load_checkpoint(resume, config), config)  # before a log is opened
     if resume and folder and os.path.abspath(os.path.dirname(resume)) != os.path.abspath(folder):
         raise UsageError(
             f"--resume={resume} continues the run in its own folder, not --run_dir={folder}: drop --run_dir"

@@ -278,7 +278,7 @@ def test_unknown_key_in_a_yaml_names_the_file_and_custom_keys_let_one_through(wo
 
 
 @pytest.mark.parametrize(
-    ("text", "kind"), [("- epochs\n- 3\n", "a list"), ("3\n", "a int"), ("", "nothing"), ("{}\n", "nothing")]
+    ("text", "kind"), [("- epochs\n- 3\n", "a list"), ("3\n", "one value"), ("", "nothing"), ("{}\n", "nothing")]
 )
 def test_a_yaml_config_that_is_not_a_mapping_names_the_file(workdir, capsys, text, kind):
     data = write_rule_dataset(workdir / "dataset")

@@ -6,8 +6,7 @@ import os
 import shutil
 
 from recbole_bsarec.analysis.load import load_run
-from recbole_bsarec.checkpoint import plain_values
-from recbole_bsarec.compare.plan import NOT_COMPARED
+from recbole_bsarec.checkpoint import NOT_COMPARED, plain_values
 from recbole_bsarec.errors import UsageError
 from recbole_bsarec.pipeline import build_config
 from recbole_bsarec.registry import get_trainer

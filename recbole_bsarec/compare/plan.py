@@ -6,7 +6,8 @@ import os
 
 import yaml
 
-from recbole_bsarec.atomic import write_text
+from recbole_bsarec.atomic import remove_partial, write_text
+from recbole_bsarec.checkpoint import NOT_COMPARED
 from recbole_bsarec.config import packaged
 from recbole_bsarec.data.source import ensure_dataset, fingerprint
 from recbole_bsarec.errors import ConfigError, UsageError
@@ -30,19 +31,9 @@ DEFAULTS = {
 }
 FLAGS = ("paper", "table_only")
 NUMBERS = {"jobs": int, "cpus_per_run": float, "gpus_per_run": float, "max_failures": int}
-PER_RUN = ("seed", "run_dir", "resume", "epochs", "show_progress", "gpu_id", "use_gpu", "state")
 # the config files and the data are compared by what they hold, not where they are: a comparison moved to another
 # machine or checkout (a GPU, a cluster) continues there, while an edited yaml or data file is refused
 SAME_ON_RERUN = ("config_files", "cmd_args")
-# settings of the machine, of a run's bookkeeping or of its output, not of what is trained or how it is scored:
-# they may change when a comparison is continued (``--reproducibility=False`` for Caser on a GPU, say), and a run
-# adopted from elsewhere may differ in them
-NOT_COMPARED = {
-    *("data_path", "checkpoint_dir", "run_dir", "resume", "gpu_id", "use_gpu", "device", "seed", "state"),
-    *("show_progress", "eval_batch_size", "eval_scores_per_batch", "log_wandb", "wandb_project", "local_rank"),
-    *("worker", "nproc", "world_size", "offset", "ip", "port", "shuffle", "torch_compile", "benchmark_filename"),
-    "reproducibility",
-}
 
 
 def parse_compare_args(argv):
@@ -81,6 +72,8 @@ def parse_compare_args(argv):
 
 def convert(key, name, value):
     """``value`` of option ``key`` as its type; a wrong one is a UsageError naming the option."""
+    if name == "name" and (value.startswith(".") or "/" in value or "\\" in value):
+        raise UsageError(f"{key}={value} must name a folder inside --storage: no '/' or '\\', no leading '.'")
     if name not in NUMBERS:
         return value
     try:
@@ -137,8 +130,11 @@ def plan(options, config_files, cmd_args, config_dict=None):
 
 def check_folder(spec):
     """A comparison folder holds runs of one protocol: adding models, datasets or seeds, or raising --epochs,
-    continues it; other shared settings or other data need a new --name. compare.json records them."""
+    continues it; other shared settings or other data need a new --name. compare.json records them. What a killed
+    write left half-done in the folder is removed."""
     record = os.path.join(spec["folder"], "compare.json")
+    if os.path.isdir(spec["folder"]):
+        remove_partial(spec["folder"])
     shared = json.loads(json.dumps(spec["shared"]))
     saved = {}
     if os.path.exists(record):

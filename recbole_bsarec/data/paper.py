@@ -6,7 +6,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from recbole_bsarec.data.source import check_dataset_name
+from recbole_bsarec.data.source import check_data_path, check_dataset_name
 from recbole_bsarec.errors import DatasetError
 
 HEADER = "user_id:token\titem_id:token\ttimestamp:float\n"
@@ -66,7 +66,8 @@ def write_sequences(sequences, data_path, name):
     """
     target = Path(data_path) / name
     inter_file = target / f"{name}.inter"
-    check_dataset_name(name, inter_file, "--name")
+    check_dataset_name(name, "--name")
+    check_data_path(inter_file, "--name")
     text = inter_text(sequences)
     if target.exists():
         if inter_file.is_file() and inter_file.read_text(encoding="utf-8") == text:

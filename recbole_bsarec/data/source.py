@@ -52,21 +52,25 @@ def download(dataset, url, dataset_path):
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def check_dataset_name(dataset, inter_file, option="--dataset"):
-    """Refuse a dataset name (given as ``option``) that is not one plain file name, or whose ``.inter`` file's
-    name or path is too long for the file system: RecBole joins it to data_path, so ``a/b`` or ``..`` would read
-    (and the importer write) elsewhere."""
+def check_dataset_name(dataset, option="--dataset"):
+    """Refuse a dataset name (given as ``option``) that is not one plain file name, or too long for its
+    ``.inter`` file's name: RecBole joins it to data_path, so ``a/b`` or ``..`` would read (and the importer
+    write) elsewhere."""
     if dataset in ("", ".") or dataset.startswith("..") or any(char in dataset for char in "/\\\0"):
         raise DatasetError(
             f"{option}={dataset!r} is not a plain folder name: name the dataset's folder alone, without '/', "
             f"'\\' or a leading '..' (e.g. {option}=ml-1m), and give the folder above it as --data_path"
         )
-    name_bytes = len(os.fsencode(os.path.basename(inter_file)))
+    name_bytes = len(os.fsencode(f"{dataset}.inter"))
     if name_bytes > NAME_MAX:
         raise DatasetError(
             f"{option} is {name_bytes - len('.inter')} bytes long: its file <dataset>.inter would exceed the "
             f"file system's {NAME_MAX}-byte limit on file names; rename the dataset (folder and files) shorter"
         )
+
+
+def check_data_path(inter_file, option="--dataset"):
+    """Refuse a dataset whose ``.inter`` file's path is too long for the operating system."""
     path_bytes = len(os.fsencode(os.path.abspath(inter_file)))
     if path_bytes >= PATH_MAX:
         raise DatasetError(
