@@ -3,7 +3,10 @@ importer and of configuration validation. Every refusal is one line, exit code 2
 
 import functools
 import math
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from recbole_bsarec.errors import UsageError
 from recbole_bsarec.pipeline import build_config, run
 from recbole_bsarec.settings import MAPPINGS, NAME_LISTS, PATH_KEYS, rule_for, vocabulary
 
+ROOT = Path(__file__).resolve().parents[1]
 HEADER = "user_id:token\titem_id:token\ttimestamp:float\n"
 GOOD = "".join(f"{u}\t{i}\t{t}\n" for u in (1, 2) for t, i in enumerate((3, 4, 5, 6)))
 
@@ -310,3 +314,13 @@ def test_importer_name_stays_inside_its_data_path(tmp_path, capsys, name):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--name" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["LastFM.txt"]
+
+
+def test_a_search_error_is_the_only_line_on_stderr(workdir):
+    data = write_rule_dataset(workdir / "dataset")
+    (workdir / "space.yaml").write_text("train_batch_size: {choice: [0, 64]}\n")
+    argv = ["--model=BSARec", "--dataset=rule", f"--config_files={TINY}", f"--data_path={data}", "--search=space.yaml"]
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONWARNINGS"}
+    proc = subprocess.run([sys.executable, str(ROOT / "run.py"), *argv], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr  # no warning above it
+    assert proc.stderr.startswith("error: search space 'space.yaml' holds an impossible configuration")

@@ -271,3 +271,12 @@ def test_half_written_files_of_a_killed_write_are_removed_when_the_run_goes_on(r
     fresh.write_text("{")  # a write in progress elsewhere
     run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2, "resume": first["checkpoint"]})
     assert not partial.exists() and fresh.exists()
+
+
+def test_resume_under_other_settings_is_refused_before_anything_is_written(rule_data, tmp_path, capsys):
+    first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1, "run_dir": str(tmp_path / "a")})
+    before = {path.name: path.read_bytes() for path in (tmp_path / "a").rglob("*") if path.is_file()}
+    argv = ["--model=BSARec", "--dataset=rule", f"--config_files={TINY}", f"--data_path={rule_data}"]
+    assert main([*argv, "--hidden_size=32", f"--resume={first['checkpoint']}"]) == 2
+    assert "was trained with hidden_size=16 (here 32)" in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in (tmp_path / "a").rglob("*") if path.is_file()} == before
