@@ -98,7 +98,8 @@ def train_main(argv):
 
 
 def search_main(argv):
-    """``--search=SPACE.yaml``: a Ray Tune search; prints the trial table and where the outputs are."""
+    """``--search=SPACE.yaml``: a Ray Tune search; prints the trial table and where the outputs are; exit code 1
+    when a trial failed."""
     from recbole_bsarec.search.table import to_markdown
     from recbole_bsarec.search.tuner import parse_search_args, search
 
@@ -111,7 +112,10 @@ def search_main(argv):
     for label, path in paths.items():
         print(f"{label + ':':<6}{path}")
     print(f"ray:  {spec['folder']}")
-    return 0
+    failed = [row["trial"] for row in outcome["rows"] if row["status"].startswith("error")]
+    for trial in failed:
+        print(f"failed: trial {trial} (its error.txt under {spec['folder']} says why)")
+    return 1 if failed else 0
 
 
 def compare_main(argv):

@@ -28,6 +28,8 @@ warnings.filterwarnings(
     module=r"recbole\.data\.dataset\.dataset\Z",  # _fill_nan's chained fillna(inplace=True): works in pandas 2
 )
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated as an API", category=UserWarning)
+# RecBole's trainer builds torch.cuda.amp.GradScaler (disabled unless enable_scaler): torch 2.4+ says it is deprecated
+warnings.filterwarnings("ignore", message=r"`torch\.cuda\.amp\.GradScaler", category=FutureWarning)
 
 
 def tensorboard_in_run_dir(logger):

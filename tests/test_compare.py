@@ -148,6 +148,14 @@ def test_bad_compare_input_is_one_line_and_writes_nothing(rule_data, workdir, ca
     assert not Path(workdir, "compare").exists() and not Path(workdir, "runs").exists()
 
 
+@pytest.mark.parametrize("name", ["runs/a", "a\\b", ".", "..", ".old"])
+def test_a_name_that_leaves_the_storage_folder_is_refused(rule_data, workdir, capsys, name):
+    assert main(compare_args(rule_data, f"--name={name}")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --name={name} must name a folder inside --storage") and err.count("\n") == 1
+    assert not Path(workdir, "compare").exists()
+
+
 def test_another_protocol_in_the_same_comparison_is_refused(rule_data, workdir, capsys):
     assert main(compare_args(rule_data, models="BSARec", seeds="42")) == 0
     assert main(compare_args(rule_data, "--train_window=last", models="BSARec", seeds="42")) == 2

@@ -89,6 +89,16 @@ def test_search_options_are_parsed_and_checked():
             parse_search_args(bad)
 
 
+@pytest.mark.parametrize("name", ["runs/a", "a\\b", ".", "..", ".old"])
+def test_a_name_that_leaves_the_storage_folder_is_refused(rule_data, tmp_path, capsys, name):
+    space = write_space(tmp_path, "alpha: {choice: [0.3, 0.9]}\n")
+    argv = ["--model=BSARec", "--dataset=rule", f"--config_files={TINY}", f"--data_path={rule_data}"]
+    assert main([*argv, f"--search={space}", f"--name={name}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --name={name} must name a folder inside --storage") and err.count("\n") == 1
+    assert not (Path.cwd() / "searches").exists()
+
+
 def test_searched_key_fixed_on_the_command_line_or_a_ray_key_is_refused(rule_data, tmp_path):
     space = write_space(tmp_path, "alpha: {choice: [0.3, 0.9]}\n")
     with pytest.raises(UsageError, match="alpha is both searched and fixed"):
@@ -177,15 +187,19 @@ def test_more_samples_than_configurations_runs_each_once(rule_data, tmp_path):
     assert sorted(row["alpha"] for row in read_rows(outcome["spec"]["folder"])) == ["0.3", "0.9"]
 
 
-def test_crashing_trial_is_retried_and_reported(rule_data, tmp_path):
-    # a batch size of 0 passes the configuration but fails in RecBole's data loader, inside the trial
-    space = write_space(tmp_path, "train_batch_size: {choice: [0, 64]}\n")
-    outcome = run_search(rule_data, space, algo="grid", max_failures=1, scheduler="none")
-    rows = {row["train_batch_size"]: row for row in read_rows(outcome["spec"]["folder"])}
-    assert rows["0"]["status"].startswith("error: ")
-    assert rows["64"]["status"] == "max epochs"
-    assert yaml.safe_load(Path(outcome["paths"]["best"]).read_text())["train_batch_size"] == 64
-    trial_dir = next(Path(outcome["spec"]["folder"]).glob("run_trial_*train_batch_size=0*"))
+def test_crashing_trial_is_retried_and_reported(rule_data, tmp_path, capsys):
+    # a learning rate this large passes every check but diverges: RecBole stops with "Training loss is nan"
+    space = write_space(tmp_path, "learning_rate: {choice: [1.0e+30, 0.005]}\n")
+    argv = ["--model=BSARec", "--dataset=rule", f"--config_files={TINY}", f"--data_path={rule_data}", "--epochs=2"]
+    assert main([*argv, f"--search={space}", "--algo=grid", "--max-failures=1", "--scheduler=none"]) == 1
+    out = capsys.readouterr().out
+    assert "failed: trial" in out and "Traceback" not in out and "\x1b[" not in out
+    folder = Path.cwd() / "searches" / "BSARec-rule"
+    rows = {float(row["learning_rate"]): row for row in read_rows(folder)}
+    assert rows[1e30]["status"] == "error: ValueError: Training loss is nan"  # no traceback, no colour codes
+    assert rows[0.005]["status"] == "max epochs"
+    assert yaml.safe_load((folder / "best.yaml").read_text())["learning_rate"] == 0.005
+    trial_dir = next(folder.glob("run_trial_*learning_rate=1000000*"))
     assert len(list(trial_dir.glob("error*.txt"))) >= 1
 
 
@@ -256,15 +270,7 @@ def test_killed_search_resumes_without_rerunning_finished_trials(rule_data, tmp_
         "--max-concurrent=1",
     ]
     folder = Path.cwd() / "searches" / "BSARec-rule"
-    proc = subprocess.Popen([sys.executable, *argv], start_new_session=True, stdout=subprocess.DEVNULL)
-    deadline = time.time() + 240
-    try:
-        while time.time() < deadline and proc.poll() is None and not finished_trials(folder):
-            time.sleep(0.5)
-        assert finished_trials(folder), "no trial finished before the deadline"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    killed_after_a_trial(argv, folder)
     first = [path.parent for path in finished_trials(folder)]
     checkpoints = {path: path.read_bytes() for trial in first for path in trial.glob("runs/*/*.pth")}
     assert checkpoints and not (folder / "trials.csv").exists()
@@ -286,3 +292,49 @@ def finished_trials(folder):
         if lines and json.loads(lines[-1]).get("end"):
             done.append(path)
     return done
+
+
+def test_resumed_search_decides_as_the_same_search_uninterrupted(rule_data, tmp_path):
+    """hyperopt and ASHA, one trial at a time: a search killed after its first finished trial and resumed stops
+    the same trials at the same epochs and picks the same best as the same search run without a kill."""
+    space = write_space(tmp_path, "alpha: {choice: [0.1, 0.3, 0.5, 0.7, 0.9]}\nc: {choice: [1, 3, 5]}\n")
+    argv = [
+        f"{ROOT / 'run.py'}",
+        "--model=BSARec",
+        "--dataset=rule",
+        f"--config_files={TINY}",
+        f"--data_path={rule_data}",
+        "--epochs=3",
+        "--learning_rate=0.002",
+        f"--search={space}",
+        "--samples=6",
+        "--grace-period=1",
+        "--max-concurrent=1",
+    ]
+    assert main([*argv[1:], "--name=whole"]) == 0
+    folder = Path.cwd() / "searches" / "resumed"
+    killed_after_a_trial([*argv, "--name=resumed"], folder)
+    assert not (folder / "trials.csv").exists()  # killed before its end
+    assert main([*argv[1:], "--name=resumed", "--resume"]) == 0
+
+    def outcome(name):
+        rows = read_rows(Path.cwd() / "searches" / name)
+        table = sorted((r["alpha"], r["c"], r["status"], r["best_valid"], r["epochs"]) for r in rows)
+        return table, yaml.safe_load((Path.cwd() / "searches" / name / "best.yaml").read_text())
+
+    whole, resumed = outcome("whole"), outcome("resumed")
+    assert "stopped by scheduler" in {row[2] for row in whole[0]}  # ASHA decided something
+    assert resumed == whole
+
+
+def killed_after_a_trial(argv, folder, deadline=240):
+    """Run ``python ARGV`` (a search into ``folder``) and SIGKILL its process group once a trial finished."""
+    proc = subprocess.Popen([sys.executable, *argv], start_new_session=True, stdout=subprocess.DEVNULL)
+    deadline += time.time()
+    try:
+        while time.time() < deadline and proc.poll() is None and not finished_trials(folder):
+            time.sleep(0.5)
+        assert finished_trials(folder), "no trial finished before the deadline"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

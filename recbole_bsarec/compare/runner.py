@@ -11,6 +11,7 @@ import torch
 from recbole_bsarec.atomic import write_csv
 from recbole_bsarec.errors import UsageError
 from recbole_bsarec.pipeline import run
+from recbole_bsarec.raycluster import ray_session
 from recbole_bsarec.rundir import BEST, LAST, read_metrics
 
 RANKS = "ranks.csv"
@@ -51,6 +52,9 @@ def execute(spec, device=None):
     with locked(spec["run_dir"]):
         if needs_training(spec):
             last = os.path.join(spec["run_dir"], LAST)
+            orphan = os.path.join(spec["run_dir"], BEST)
+            if not os.path.isfile(last) and read_metrics(spec["run_dir"]) is None and os.path.isfile(orphan):
+                os.unlink(orphan)  # killed before its first last.pth: the run starts again, and saves this again
             config_dict = {
                 **spec["config_dict"],
                 **(device or {}),
@@ -109,14 +113,7 @@ def with_ray(specs, options, report):
     and continues from the run's last checkpoint."""
     import ray
 
-    started = not ray.is_initialized()
-    if started:
-        init = {"address": options["address"]} if options["address"] else {"num_cpus": options["jobs"]}
-        try:
-            ray.init(**init, log_to_driver=False, include_dashboard=False)
-        except (ConnectionError, ValueError, RuntimeError) as err:
-            raise UsageError(f"--address={options['address']}: cannot join a Ray cluster there ({err})") from err
-    try:
+    with ray_session(options["address"], num_cpus=options["jobs"]):
         task = ray.remote(ray_execute).options(
             num_cpus=options["cpus_per_run"],
             num_gpus=options["gpus_per_run"],
@@ -134,9 +131,6 @@ def with_ray(specs, options, report):
                 failed.append(spec)
                 report(spec, err)
         return failed
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def ray_execute(spec, threads):

@@ -1,12 +1,14 @@
 """A search's outputs: every trial as CSV and markdown, and the best trial's settings as a yaml for run.py."""
 
 import math
+import re
 
 import yaml
 
 from recbole_bsarec.atomic import write_csv, write_text
 
 TEST_COLUMNS = ["hit@10", "ndcg@10", "hit@20", "ndcg@20"]
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def trial_rows(results, keys, mode="max"):
@@ -17,7 +19,7 @@ def trial_rows(results, keys, mode="max"):
         metrics = result.metrics or {}
         trial_id = metrics.get("trial_id") or result.path.rstrip("/").rsplit("/", 1)[-1]
         if result.error is not None:
-            status = "error: " + " ".join(str(result.error).split())[:300]
+            status = "error: " + error_line(result.error)
         else:
             status = metrics.get("end") or "stopped by scheduler"
         row = {"trial": trial_id, **{key: (result.config or {}).get(key) for key in keys}}
@@ -40,6 +42,13 @@ def trial_rows(results, keys, mode="max"):
         return unscored, 0.0 if unscored else sign * row["best_valid"]
 
     return sorted(rows, key=best_first)
+
+
+def error_line(error):
+    """The last line of a failed trial's error (``ValueError: Training loss is nan``), without Ray's colour codes:
+    the traceback stays in the trial folder's error.txt."""
+    lines = [line.strip() for line in ANSI.sub("", str(error)).splitlines() if line.strip()]
+    return (lines[-1] if lines else type(error).__name__)[:300]
 
 
 def to_markdown(rows, keys, metric):

@@ -1,5 +1,6 @@
 """One Ray Tune trial: the package's pipeline on the device Ray assigned, reporting after every validation."""
 
+import glob
 import json
 import os
 import time
@@ -9,6 +10,7 @@ import torch
 from ray.air import session
 
 from recbole_bsarec.pipeline import setup
+from recbole_bsarec.search.table import plain
 
 
 def device_overrides():
@@ -34,31 +36,51 @@ REPORTED = (
 )
 
 
-def finished_report(trial_dir):
-    """The last report of this trial if it already ran to its end: a search killed before Ray recorded the
-    trial as finished restarts it, and it should answer from its results rather than train again."""
-    try:
-        with open(os.path.join(trial_dir, "result.json"), encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except FileNotFoundError:
-        return None
-    for line in reversed(lines):
-        try:
-            last = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by the kill
-        return {key: last[key] for key in REPORTED if key in last} if last.get("end") else None
-    return None
+def config_key(config):
+    """A trial's configuration as a text that is equal for equal configurations, numpy values or not."""
+    return json.dumps(config, sort_keys=True, default=plain)
 
 
-def run_trial(params, spec):
+def recorded_reports(folder):
+    """The reports the trials in the search folder ``folder`` recorded, by configuration: of all of its runs (a
+    trial Ray started again after a failure has one per start, each from training_iteration 1), the longest."""
+    records = {}
+    for path in sorted(glob.glob(os.path.join(glob.escape(folder), "*", "result.json"))):
+        runs = []
+        for result in results(path):
+            if result["training_iteration"] == 1:
+                runs.append([result])
+            elif runs and result["training_iteration"] == len(runs[-1]) + 1:
+                runs[-1].append(result)
+        for run in runs:
+            key = config_key(run[0]["config"])
+            if len(run) > len(records.get(key, [])):
+                records[key] = run
+    return {key: [{name: r[name] for name in REPORTED if name in r} for r in run] for key, run in records.items()}
+
+
+def results(path):
+    """The results in Ray's ``result.json`` at ``path``, but a line cut short by a kill."""
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
+def run_trial(params, spec, records):
     """Train ``spec``'s model with the sampled ``params``. Every validation reports the epoch's score, the best
     so far and the test metrics of the best epoch so far (scored when it becomes best), so selection uses
-    validation only and a trial stopped early by the scheduler still has its test metrics."""
-    done = finished_report(session.get_trial_dir())
-    if done:
-        session.report(done)
+    validation only and a trial stopped early by the scheduler still has its test metrics. A configuration that
+    ``records`` holds (a resumed search: see tuner.search) first reports its recorded reports, and trains only if
+    it did not end and the scheduler lets it go on: from the start, reporting only the epochs after them."""
+    recorded = records.get(config_key(params), [])
+    for result in recorded:
+        session.report(result)
+    if recorded and recorded[-1]["end"]:
         return
+    replayed = recorded[-1]["epoch"] if recorded else 0
     started = time.time()
     torch.set_num_threads(max(1, int(spec["cpus_per_trial"])))
     config_dict = {**spec["config_dict"], **params, **device_overrides(), "show_progress": False}
@@ -77,6 +99,8 @@ def run_trial(params, spec):
         if trainer.cur_step == 0:  # RecBole's early stopping just recorded a new best epoch
             best["epoch"] = epoch_idx
             best["test"] = dict(trainer.evaluate(test_data, load_best_model=False))
+        if epoch_idx < replayed:
+            return
         end = ""
         if trainer.cur_step > trainer.stopping_step:
             end = "early stopping"

@@ -1,5 +1,6 @@
 """The search command: validate everything up front, then Ray Tune's Tuner (hyperopt or grid, ASHA) over
-trials of the one pipeline; write the trial table and the best settings; resume an interrupted search."""
+trials of the one pipeline; write the trial table and the best settings; resume an interrupted search by running
+it again, its recorded trials answering from their records (see ``search``)."""
 
 import json
 import os
@@ -75,6 +76,8 @@ def convert(key, name, value):
         return number
     if name in CHOICES and value not in CHOICES[name]:
         raise UsageError(f"{key}={value} is unknown: use one of {', '.join(CHOICES[name])}")
+    if name == "name" and (value.startswith(".") or "/" in value or "\\" in value):
+        raise UsageError(f"{key}={value} must name a folder inside --storage: no '/' or '\\', no leading '.'")
     return value
 
 
@@ -124,6 +127,7 @@ def checked_plan(model, dataset, config_files, cmd_args, space_file, options, co
         except ConfigError as err:
             raise UsageError(f"search space '{space_file}' holds an impossible configuration: {err}") from err
     epochs = config["epochs"]
+    samples = options["samples"] or (1 if options["algo"] == "grid" else 10)
     name = options["name"] or f"{config['model']}-{config['dataset']}"
     shown = [f"--config_files='{' '.join([*config_files, 'BEST_YAML'])}'", *cmd_args]
     shown.append(f"--data_path={config_dict['data_path']}")
@@ -145,11 +149,19 @@ def checked_plan(model, dataset, config_files, cmd_args, space_file, options, co
         "cpus_per_trial": options["cpus_per_trial"],
         "gpus_per_trial": options["gpus_per_trial"],
         "algo": options["algo"],
-        "samples": options["samples"] or (1 if options["algo"] == "grid" else 10),
+        "samples": samples,
+        "initial_points": options["initial_points"] or max(1, min(20, samples // 2)),
+        "scheduler": options["scheduler"],
+        "grace_period": min(options["grace_period"] or max(1, min(10, epochs // 4)), epochs),
+        "reduction_factor": options["reduction_factor"],
+        "max_concurrent": options["max_concurrent"],
     }
 
 
-SAME_ON_RESUME = ("model", "dataset", "config_files", "config_dict", "cmd_args", "space", "algo", "samples")
+SAME_ON_RESUME = (
+    *("model", "dataset", "config_files", "config_dict", "cmd_args", "space", "algo", "samples", "initial_points"),
+    *("scheduler", "grace_period", "reduction_factor", "max_concurrent"),
+)
 
 
 def check_resume(spec, resume):
@@ -157,17 +169,18 @@ def check_resume(spec, resume):
     from ray.tune import Tuner
 
     saved_file = os.path.join(spec["folder"], "search.json")
-    exists = Tuner.can_restore(spec["folder"])
+    exists = os.path.exists(saved_file) or Tuner.can_restore(spec["folder"])
     if resume and not exists:
         raise UsageError(f"--resume: no search to continue in '{spec['folder']}'; drop --resume to start it")
-    if not resume and (exists or os.path.exists(saved_file)):
+    if not resume and exists:
         raise UsageError(
             f"search '{spec['folder']}' exists: add --resume to continue it, or --name=OTHER for a new one"
         )
     if resume and os.path.exists(saved_file):
         with open(saved_file, encoding="utf-8") as handle:
             saved = json.load(handle)
-        changed = [key for key in SAME_ON_RESUME if json.loads(json.dumps(spec[key])) != saved.get(key)]
+        # a key missing from the file predates its recording there: its value then is not known
+        changed = [key for key in SAME_ON_RESUME if key in saved and json.loads(json.dumps(spec[key])) != saved[key]]
         if changed:
             raise UsageError(
                 f"--resume: '{spec['folder']}' was started with other {', '.join(changed)}; "
@@ -175,8 +188,9 @@ def check_resume(spec, resume):
             )
 
 
-def tuner_for(spec, options):
-    """Ray Tune's Tuner for ``spec``: trials with the asked resources, the searcher, the scheduler, retries."""
+def tuner_for(spec, options, records):
+    """Ray Tune's Tuner for ``spec``: trials with the asked resources, the searcher, the scheduler, retries;
+    a trial whose configuration ``records`` holds answers from its recorded reports."""
     from ray import air, tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
@@ -184,23 +198,19 @@ def tuner_for(spec, options):
     from recbole_bsarec.search.trial import run_trial
 
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, spec=spec),
+        tune.with_parameters(run_trial, spec=spec, records=records),
         {"cpu": spec["cpus_per_trial"], "gpu": spec["gpus_per_trial"]},
     )
-    if options["resume"]:
-        return tune.Tuner.restore(spec["folder"], trainable, resume_unfinished=True, resume_errored=False)
     space = param_space({key: tuple(domain) for key, domain in spec["space"].items()}, spec["algo"])
     searcher = None
     if spec["algo"] == "hyperopt":
-        initial = options["initial_points"] or max(1, min(20, spec["samples"] // 2))
-        searcher = DistinctHyperOptSearch(n_initial_points=initial, random_state_seed=spec["seed"])
-    if options["scheduler"] == "asha":
-        grace = options["grace_period"] or max(1, min(10, spec["epochs"] // 4))
+        searcher = DistinctHyperOptSearch(n_initial_points=spec["initial_points"], random_state_seed=spec["seed"])
+    if spec["scheduler"] == "asha":
         scheduler = ASHAScheduler(
             time_attr="training_iteration",
             max_t=spec["epochs"],
-            grace_period=min(grace, spec["epochs"]),
-            reduction_factor=options["reduction_factor"],
+            grace_period=spec["grace_period"],
+            reduction_factor=spec["reduction_factor"],
         )
     else:
         scheduler = FIFOScheduler()
@@ -213,7 +223,7 @@ def tuner_for(spec, options):
             search_alg=searcher,
             scheduler=scheduler,
             num_samples=spec["samples"],
-            max_concurrent_trials=options["max_concurrent"],
+            max_concurrent_trials=spec["max_concurrent"],
         ),
         run_config=air.RunConfig(
             name=spec["name"],
@@ -225,27 +235,30 @@ def tuner_for(spec, options):
 
 
 def search(model, dataset, config_files, cmd_args, space_file, options, config_dict=None):
-    """Run (or resume) a search; returns its trial rows and the paths of its outputs."""
-    import ray
+    """Run (or resume) a search; returns its trial rows and the paths of its outputs.
 
-    from recbole_bsarec.atomic import write_text
+    A resumed search runs the search again from its start, with its seed, in its folder: a trial whose configuration
+    was tried before reports that trial's recorded reports, epoch by epoch, instead of training, and trains (from its
+    start, reporting only the later epochs) if the scheduler lets it go past them. ASHA and the searcher thus see what
+    they saw before the interruption; Ray 2.6's ``Tuner.restore`` restores neither ASHA's rungs nor the reports of
+    the trials it recorded as ended. With ``--max-concurrent=1`` and training that repeats its numbers (RecBole's
+    ``reproducibility``), a resumed search decides as the same search uninterrupted, its best included; with trials
+    side by side, what they see depends on which trial reports first, interrupted or not. Each run adds its own
+    trial folders; the earlier ones keep their run folders and checkpoints."""
+    from recbole_bsarec.atomic import remove_partial, write_text
+    from recbole_bsarec.raycluster import ray_session
     from recbole_bsarec.search.table import trial_rows, write_outputs
+    from recbole_bsarec.search.trial import recorded_reports
 
     spec = plan(model, dataset, config_files, cmd_args, space_file, options, config_dict)
     check_resume(spec, options["resume"])
-    started = not ray.is_initialized()
-    if started:
-        try:
-            ray.init(address=options["address"], log_to_driver=False, include_dashboard=False)
-        except (ConnectionError, ValueError, RuntimeError) as err:
-            raise UsageError(f"--address={options['address']}: cannot join a Ray cluster there ({err})") from err
-    try:
+    if options["resume"]:
+        remove_partial(spec["folder"])  # the outputs a kill cut short
+    records = recorded_reports(spec["folder"]) if options["resume"] else {}
+    with ray_session(options["address"]):
         if not options["resume"]:
             write_text(os.path.join(spec["folder"], "search.json"), json.dumps(spec, indent=1) + "\n")
-        results = tuner_for(spec, options).fit()
-    finally:
-        if started:
-            ray.shutdown()
+        results = tuner_for(spec, options, records).fit()
     keys = list(spec["space"])
     rows = trial_rows(results, keys, spec["mode"])
     return {"spec": spec, "rows": rows, "paths": write_outputs(spec["folder"], rows, keys, spec, spec["metric"])}
