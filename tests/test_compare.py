@@ -133,6 +133,8 @@ BAD = [
     (["--models=BSARec,NoSuchModel"], "unknown model 'NoSuchModel'"),
     (["--seeds=1,x"], "--seeds=1,x must be integers"),
     (["--seeds=1,1"], "--seeds names a value twice"),
+    (["--seeds=1,-1"], "--seeds: seed -1 is not an integer from 0 to 4294967295"),
+    (["--seeds=4294967296"], "--seeds: seed 4294967296 is not an integer from 0 to 4294967295"),
     (["--seed=3"], "--seed is set per run in a comparison"),
     (["--jobs=0"], "--jobs=0 must be at least 1"),
     (["--alpha=2"], "BSARec on rule: alpha=2 is outside [0, 1]"),

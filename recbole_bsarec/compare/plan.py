@@ -12,6 +12,7 @@ from recbole_bsarec.config import packaged
 from recbole_bsarec.data.source import ensure_dataset, fingerprint
 from recbole_bsarec.errors import ConfigError, UsageError
 from recbole_bsarec.pipeline import build_config
+from recbole_bsarec.settings import RULES
 
 DEFAULTS = {
     "models": "BSARec,SASRec",
@@ -61,6 +62,9 @@ def parse_compare_args(argv):
         options["seeds"] = [int(seed) for seed in options["seeds"]]
     except ValueError as err:
         raise UsageError(f"--seeds={','.join(options['seeds'])} must be integers, e.g. --seeds=42,1,2") from err
+    wrong = next((seed for seed in options["seeds"] if RULES["seed"](seed)), None)
+    if wrong is not None:
+        raise UsageError(f"--seeds: seed {wrong} {RULES['seed'](wrong)}, e.g. --seeds=42,1,2")
     for key in ("models", "datasets", "seeds"):
         if len(set(options[key])) != len(options[key]):
             raise UsageError(f"--{key} names a value twice: give each once")
