@@ -244,3 +244,16 @@ def test_a_run_with_other_settings_is_not_adopted(rule_data, workdir, capsys):
     err = capsys.readouterr().err
     assert "was trained with other settings: alpha=0.5 (here 0.9)" in err
     assert not (workdir / "compare").exists()
+
+
+def test_a_run_killed_during_its_final_test_is_tested_again_on_its_best_checkpoint(rule_data, workdir):
+    assert main(compare_args(rule_data, models="BSARec", seeds="42")) == 0
+    run_dir = workdir / "compare" / "rule" / "runs" / "BSARec-rule-seed42"
+    first = json.loads((run_dir / "metrics.json").read_text())
+    best = (run_dir / "best.pth").read_bytes()
+    for name in ("metrics.json", "ranks.csv"):  # what a kill during the final test leaves out
+        (run_dir / name).unlink()
+    assert main(compare_args(rule_data, models="BSARec", seeds="42")) == 0
+    again = json.loads((run_dir / "metrics.json").read_text())
+    assert again["test_result"] == first["test_result"] and again["best_valid_result"] == first["best_valid_result"]
+    assert (run_dir / "best.pth").read_bytes() == best
