@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 TINY = str(Path(__file__).with_name("tiny.yaml"))
+RUN_PY = str(Path(__file__).resolve().parents[1] / "run.py")
 N_ITEMS = 40
 
 
@@ -58,3 +59,8 @@ def make_model(model, data_path, **overrides):
     """A freshly initialised ``model`` (eval mode) and its training loader."""
     config, train, _, _ = prepare(model, data_path, **overrides)
     return config.model_class(config, train._dataset).eval(), train
+
+
+def run_py_argv(data_path, *extra):
+    """``run.py``'s command line for BSARec on the 'rule' dataset under ``data_path`` with the tiny settings."""
+    return [RUN_PY, "--model=BSARec", "--dataset=rule", f"--config_files={TINY}", f"--data_path={data_path}", *extra]

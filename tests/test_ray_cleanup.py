@@ -8,9 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY
-
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import run_py_argv
 
 
 def session_processes(sid):
@@ -46,16 +44,12 @@ def busy_worker(sid):
 def test_sigkilled_driver_leaves_no_ray_process(rule_data, tmp_path, command):
     space = tmp_path / "space.yaml"
     space.write_text("alpha: {choice: [0.1, 0.9]}\n")
-    argv = [
-        f"{ROOT / 'run.py'}",
-        "--model=BSARec",
-        "--dataset=rule",
-        f"--config_files={TINY}",
-        f"--data_path={rule_data}",
+    argv = run_py_argv(
+        rule_data,
         "--epochs=500",
         "--stopping_step=500",
         *[arg.replace("SPACE", str(space)) for arg in command],
-    ]
+    )
     proc = subprocess.Popen([sys.executable, *argv], start_new_session=True, stdout=subprocess.DEVNULL)
     try:
         deadline = time.time() + 180

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TINY
+from conftest import TINY, run_py_argv
 from ray.tune.search import Searcher
 
 from recbole_bsarec.cli import main, parse_args
@@ -19,8 +19,6 @@ from recbole_bsarec.errors import UsageError
 from recbole_bsarec.pipeline import build_config
 from recbole_bsarec.search.distinct import DistinctHyperOptSearch
 from recbole_bsarec.search.tuner import DEFAULTS, parse_search_args, plan, search
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def write_space(folder, text):
@@ -257,18 +255,14 @@ def test_two_node_cluster_runs_trials_on_both_nodes(rule_data, tmp_path):
 
 def test_killed_search_resumes_without_rerunning_finished_trials(rule_data, tmp_path):
     space = write_space(tmp_path, "alpha: {choice: [0.1, 0.5, 0.9]}\n")
-    argv = [
-        f"{ROOT / 'run.py'}",
-        "--model=BSARec",
-        "--dataset=rule",
-        f"--config_files={TINY}",
-        f"--data_path={rule_data}",
+    argv = run_py_argv(
+        rule_data,
         "--epochs=2",
         f"--search={space}",
         "--algo=grid",
         "--scheduler=none",
         "--max-concurrent=1",
-    ]
+    )
     folder = Path.cwd() / "searches" / "BSARec-rule"
     killed_after_a_trial(argv, folder)
     first = [path.parent for path in finished_trials(folder)]
@@ -298,19 +292,15 @@ def test_resumed_search_decides_as_the_same_search_uninterrupted(rule_data, tmp_
     """hyperopt and ASHA, one trial at a time: a search killed after its first finished trial and resumed stops
     the same trials at the same epochs and picks the same best as the same search run without a kill."""
     space = write_space(tmp_path, "alpha: {choice: [0.1, 0.3, 0.5, 0.7, 0.9]}\nc: {choice: [1, 3, 5]}\n")
-    argv = [
-        f"{ROOT / 'run.py'}",
-        "--model=BSARec",
-        "--dataset=rule",
-        f"--config_files={TINY}",
-        f"--data_path={rule_data}",
+    argv = run_py_argv(
+        rule_data,
         "--epochs=3",
         "--learning_rate=0.002",
         f"--search={space}",
         "--samples=6",
         "--grace-period=1",
         "--max-concurrent=1",
-    ]
+    )
     assert main([*argv[1:], "--name=whole"]) == 0
     folder = Path.cwd() / "searches" / "resumed"
     killed_after_a_trial([*argv, "--name=resumed"], folder)
