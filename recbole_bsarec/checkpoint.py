@@ -8,6 +8,7 @@ import zipfile
 import torch
 
 from recbole_bsarec.atomic import replacing
+from recbole_bsarec.data.source import fingerprint
 from recbole_bsarec.errors import UsageError
 
 PRIMITIVES = (str, int, float, bool, type(None))
@@ -70,9 +71,21 @@ def load_checkpoint(path, config, device="cpu"):
     return state
 
 
+def check_same_data(path, state, config):
+    """A checkpoint is used only with the data it was trained on, wherever that data sits now: the sha256 of each
+    atomic file it recorded must match the files at ``config``'s data_path (item ids, counts and order included)."""
+    recorded, here = state.get("data"), fingerprint(config["data_path"], config["dataset"])
+    if recorded is not None and recorded != here:
+        changed = sorted(name for name in {*recorded, *here} if recorded.get(name) != here.get(name))
+        raise UsageError(
+            f"checkpoint '{path}' was trained on other data than {config['data_path']} ({', '.join(changed)} "
+            "differ): give the data_path of the data it was trained on"
+        )
+
+
 def check_resumable(path, state, config):
     """A checkpoint goes on only under the settings it was trained with (a larger ``epochs`` and the machine's or
-    the bookkeeping's settings aside): another run's settings are refused before anything is written."""
+    the bookkeeping's settings aside) and on its data: anything else is refused before anything is written."""
     saved, now = state["config"], plain_config(config)
     differ = [
         f"{key}={saved[key]!r} (here {now[key]!r})"
@@ -84,3 +97,4 @@ def check_resumable(path, state, config):
             f"checkpoint '{path}' was trained with {', '.join(differ)[:300]}: resume with the options it was "
             "trained with"
         )
+    check_same_data(path, state, config)

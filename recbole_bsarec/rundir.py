@@ -12,13 +12,13 @@ from recbole.utils import get_local_time
 
 from recbole_bsarec.atomic import remove_partial, write_text
 from recbole_bsarec.checkpoint import check_resumable, load_checkpoint
+from recbole_bsarec.data.source import NAME_MAX
 from recbole_bsarec.errors import UsageError
 
 LOG = "run.log"
 BEST = "best.pth"
 LAST = "last.pth"
 METRICS = "metrics.json"
-NAME_MAX = 255  # bytes in one file name (ext4, XFS, btrfs, APFS)
 RUN_FILES = (BEST, LAST, METRICS)  # what makes a folder a run's: continuing it is --resume's job
 
 

@@ -8,6 +8,7 @@ from recbole.utils import set_color
 
 from recbole_bsarec.checkpoint import atomic_save, load_checkpoint, plain_config, plain_values
 from recbole_bsarec.data.protocol import history_entries
+from recbole_bsarec.data.source import fingerprint
 from recbole_bsarec.errors import UsageError
 from recbole_bsarec.rng import rng_state, set_rng_state
 from recbole_bsarec.rundir import BEST, LAST
@@ -23,6 +24,7 @@ class SafeCheckpointMixin:
     def __init__(self, config, model):
         super().__init__(config, model)
         self.saved_model_file = os.path.join(self.checkpoint_dir, BEST)
+        self.data_fingerprint = fingerprint(config["data_path"], config["dataset"])
 
     def _valid_epoch(self, valid_data, show_progress=False):
         """RecBole's validation, remembered: RecBole saves a new best checkpoint before it records the result."""
@@ -30,10 +32,12 @@ class SafeCheckpointMixin:
         return valid_score, self._valid_result
 
     def _state(self, epoch):
-        """What a checkpoint holds: weights, optimizer, epoch, early-stopping state, the configuration."""
+        """What a checkpoint holds: weights, optimizer, epoch, early-stopping state, the configuration and the
+        sha256 of the data's atomic files."""
         return {
             "config": plain_config(self.config),
             "external_config": plain_values(self.config.given_settings()),
+            "data": self.data_fingerprint,
             "epoch": epoch,
             "cur_step": self.cur_step,
             "best_valid_score": float(self.best_valid_score),

@@ -2,6 +2,8 @@
 reproduce the run's test metrics."""
 
 import csv
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -177,17 +179,30 @@ def test_mask_history_leaving_fewer_than_k_items_is_refused(trained, tmp_path, c
     assert not csv_path.exists()
 
 
-def test_checkpoint_on_a_dataset_with_other_items_is_one_line(trained, tmp_path, capsys):
+@pytest.mark.parametrize("kind", ["fewer items", "same counts, other items"])
+def test_checkpoint_on_other_data_is_one_line(trained, tmp_path, capsys, kind):
     data_path, results = trained
     folder = tmp_path / "rule"
     folder.mkdir()
-    rows = "".join(f"{user}\t{(user + step) % 20 + 1}\t{step}\n" for user in range(1, 31) for step in range(12))
-    (folder / "rule.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\n" + rows)
+    original = (Path(data_path) / "rule" / "rule.inter").read_text().splitlines()
+    if kind == "fewer items":
+        rows = [f"{user}\t{(user + step) % 20 + 1}\t{step}" for user in range(1, 31) for step in range(12)]
+    else:  # every item relabelled: the same users, items and shapes, so the weights load, but mean other items
+        rows = [f"{u}\t{int(i) % 40 + 1}\t{t}" for u, i, t in (line.split("\t") for line in original[1:])]
+    (folder / "rule.inter").write_text("\n".join([original[0], *rows]) + "\n")
     argv = ["recommend", "--checkpoint", results["BSARec"]["checkpoint"], "--data_path", str(tmp_path)]
     assert main([*argv, "--users", "1"]) == 2
     err = one_line_error(capsys)
-    assert f"does not fit dataset rule at {folder} (20 items, 30 users there; item_embedding.weight is 41x16" in err
-    assert err.rstrip().endswith(f"pass the data_path it was trained with ({data_path})")
+    assert f"was trained on other data than {folder} (rule.inter differ)" in err
+    assert err.rstrip().endswith("give the data_path of the data it was trained on")
+
+
+def test_a_checkpoint_finds_its_data_moved_elsewhere(trained, tmp_path, capsys):
+    data_path, results = trained
+    shutil.copytree(Path(data_path) / "rule", tmp_path / "rule")
+    argv = ["recommend", "--checkpoint", results["BSARec"]["checkpoint"], "--data_path", str(tmp_path)]
+    assert main([*argv, "--users", "1"]) == 0
+    assert "rank" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

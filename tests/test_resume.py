@@ -280,3 +280,11 @@ def test_resume_under_other_settings_is_refused_before_anything_is_written(rule_
     assert main([*argv, "--hidden_size=32", f"--resume={first['checkpoint']}"]) == 2
     assert "was trained with hidden_size=16 (here 32)" in capsys.readouterr().err
     assert {path.name: path.read_bytes() for path in (tmp_path / "a").rglob("*") if path.is_file()} == before
+
+
+def test_resume_on_other_data_is_refused(rule_data, tmp_path, capsys):
+    first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1})
+    other = write_rule_dataset(tmp_path / "other", seed=1)  # the same shape, other sequences
+    argv = ["--model=BSARec", "--dataset=rule", f"--config_files={TINY}", f"--data_path={other}"]
+    assert main([*argv, f"--resume={first['checkpoint']}"]) == 2
+    assert "was trained on other data than" in capsys.readouterr().err

@@ -8,6 +8,7 @@ import torch
 from recbole.data import data_preparation
 from recbole.utils import init_seed
 
+from recbole_bsarec.checkpoint import check_same_data
 from recbole_bsarec.data.protocol import create_dataset, mark_phases
 from recbole_bsarec.errors import UsageError
 from recbole_bsarec.pipeline import build_config
@@ -71,6 +72,7 @@ def load_run(path, data_path=None, overrides=None, use_gpu=False, model_type=Non
     settings["use_gpu"] = use_gpu
     settings["data_path"] = checked_data_path(path, saved, data_path) if data_path else find_data_path(path, saved)
     config = build_config(saved["model"], saved["dataset"], None, settings)
+    check_same_data(path, state, config)
     init_seed(config["seed"], config["reproducibility"])
     train_data, valid_data, test_data = data_preparation(config, create_dataset(config))
     mark_phases(valid_data, test_data)

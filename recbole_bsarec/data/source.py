@@ -15,10 +15,10 @@ from recbole.utils.url import rename_atomic_files
 
 from recbole_bsarec.data.check import check_inter_file
 from recbole_bsarec.errors import DatasetError
-from recbole_bsarec.rundir import NAME_MAX
 
 DOWNLOAD_TIMEOUT_S = 60
 ATOMIC_SUFFIXES = ("inter", "user", "item", "kg", "link", "net")
+NAME_MAX = 255  # bytes in one file name (ext4, XFS, btrfs, APFS)
 PATH_MAX = os.pathconf("/", "PC_PATH_MAX") if hasattr(os, "pathconf") else 260  # bytes, with the final NUL
 
 
