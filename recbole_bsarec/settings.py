@@ -245,7 +245,8 @@ def check_valid_metric(config, final):
 
 
 def unknown_key(config, key, own):
-    """Refuse ``key``: a typo (the closest known keys suggested), or a setting of other models only."""
+    """Refuse ``key``, not a setting of this model: a typo (the closest known keys suggested), or another model's
+    setting given on the command line or in code. Another model's setting in a config file passes, ignored."""
     where = source(config, key, config.external_config_dict[key])
     if key in vocabulary() and key in config.cmd_config_dict | config.variable_config_dict:
         raise ConfigError(
