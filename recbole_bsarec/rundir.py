@@ -22,6 +22,12 @@ METRICS = "metrics.json"
 RUN_FILES = (BEST, LAST, METRICS)  # what makes a folder a run's: continuing it is --resume's job
 
 
+def check_storage_name(option, name):
+    """A search's or a comparison's ``--name`` is one folder inside its ``--storage``: no path, no leading '.'."""
+    if name.startswith(".") or "/" in name or "\\" in name:
+        raise UsageError(f"{option}={name} must name a folder inside --storage: no '/' or '\\', no leading '.'")
+
+
 def check_run_dir(config):
     """``run_dir`` must be a folder that holds no run, or the folder of the run that ``resume`` continues:
     a run never writes over another run's checkpoints or metrics."""

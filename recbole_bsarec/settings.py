@@ -202,8 +202,9 @@ def check_settings(config, final):
     """Refuse unknown keys and bad values among ``config``'s given settings (``final``: its merged settings)."""
     given = config.external_config_dict
     custom = final.get("custom_keys") or []
-    if RULES["custom_keys"](custom):
-        fail(config, "custom_keys", custom, RULES["custom_keys"](custom))
+    problem = RULES["custom_keys"](custom)
+    if problem:
+        fail(config, "custom_keys", custom, problem)
     own = set(config.internal_config_dict) | UNDECLARED | set(custom) | {"model", "dataset"}
     for key, value in given.items():
         if not isinstance(key, str):

@@ -12,6 +12,7 @@ from recbole_bsarec.config import packaged
 from recbole_bsarec.data.source import ensure_dataset, fingerprint
 from recbole_bsarec.errors import ConfigError, UsageError
 from recbole_bsarec.pipeline import build_config
+from recbole_bsarec.rundir import check_storage_name
 from recbole_bsarec.settings import RULES
 
 DEFAULTS = {
@@ -76,8 +77,8 @@ def parse_compare_args(argv):
 
 def convert(key, name, value):
     """``value`` of option ``key`` as its type; a wrong one is a UsageError naming the option."""
-    if name == "name" and (value.startswith(".") or "/" in value or "\\" in value):
-        raise UsageError(f"{key}={value} must name a folder inside --storage: no '/' or '\\', no leading '.'")
+    if name == "name":
+        check_storage_name(key, value)
     if name not in NUMBERS:
         return value
     try:

@@ -9,6 +9,7 @@ from recbole_bsarec.config import packaged
 from recbole_bsarec.data.source import ensure_dataset
 from recbole_bsarec.errors import ConfigError, UsageError
 from recbole_bsarec.pipeline import build_config
+from recbole_bsarec.rundir import check_storage_name
 from recbole_bsarec.search.space import corners, load_space, param_space
 
 DEFAULTS = {
@@ -76,8 +77,8 @@ def convert(key, name, value):
         return number
     if name in CHOICES and value not in CHOICES[name]:
         raise UsageError(f"{key}={value} is unknown: use one of {', '.join(CHOICES[name])}")
-    if name == "name" and (value.startswith(".") or "/" in value or "\\" in value):
-        raise UsageError(f"{key}={value} must name a folder inside --storage: no '/' or '\\', no leading '.'")
+    if name == "name":
+        check_storage_name(key, value)
     return value
 
 
