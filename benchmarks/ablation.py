@@ -116,11 +116,8 @@ UNDO = [
 
 def prepare(device, threads, shared=SHARED):
     """LastFM's training loader, a BSARec and a SASRec (built as the package builds them)."""
-    from recbole.data import data_preparation
-    from recbole.utils import init_seed
-
-    from recbole_bsarec.data.protocol import create_dataset
-    from recbole_bsarec.pipeline import build_config
+    from recbole_bsarec.pipeline import build_config, build_model
+    from recbole_bsarec.pipeline import prepare as prepare_data
 
     if threads:
         torch.set_num_threads(threads)
@@ -130,9 +127,8 @@ def prepare(device, threads, shared=SHARED):
     for name in ("BSARec", "SASRec"):
         overrides = {**SETTINGS, "data_path": data_path, "use_gpu": device == "cuda", "state": "WARNING"}
         config = build_config(name, "LastFM", None, overrides)
-        init_seed(config["seed"], config["reproducibility"])
-        train, _, _ = data_preparation(config, create_dataset(config))
-        models[name] = config.model_class(config, train._dataset).to(config["device"])
+        _, train, _, _ = prepare_data(config)
+        models[name] = build_model(config, train)
     return models, train, config["device"]
 
 

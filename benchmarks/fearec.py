@@ -47,12 +47,10 @@ def timed(device, function, *args):
 
 def models_and_data(args, data_path):
     """RecBole's FEARec and this package's, with the same initial weights, and the LastFM loaders."""
-    from recbole.data import data_preparation
     from recbole.model.sequential_recommender.fearec import FEARec as RecBoleFEARec
     from recbole.utils import init_seed
 
-    from recbole_bsarec.data.protocol import create_dataset
-    from recbole_bsarec.pipeline import build_config
+    from recbole_bsarec.pipeline import build_config, build_model, prepare
 
     txt = Path(args.shared) / "LastFM.txt"
     if not txt.is_file():
@@ -62,12 +60,10 @@ def models_and_data(args, data_path):
     config = build_config(
         "FEARec", "LastFM", [paper], {"data_path": data_path, "use_gpu": args.device == "cuda", **SETTINGS}
     )
-    init_seed(config["seed"], config["reproducibility"])
-    train, valid, _ = data_preparation(config, create_dataset(config))
-    models = {}
-    for name, cls in (("RecBole", RecBoleFEARec), ("recbole-bsarec", config.model_class)):
-        init_seed(config["seed"], config["reproducibility"])
-        models[name] = cls(config, train._dataset).to(args.device)
+    _, train, valid, _ = prepare(config)
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])  # as build_model seeds its model
+    models = {"RecBole": RecBoleFEARec(config, train._dataset).to(config["device"])}
+    models["recbole-bsarec"] = build_model(config, train)
     return config, models, train, valid
 
 

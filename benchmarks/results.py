@@ -55,7 +55,7 @@ def protocol(run, mask=None):
 
 def reevaluate(run, mask):
     """Test metrics of the run's best checkpoint under ``eval_history_mask: mask``."""
-    from recbole_bsarec.analysis.load import load_run
+    from recbole_bsarec.pipeline import load_run
     from recbole_bsarec.registry import get_trainer
 
     home = Path(run["log"]).resolve().parents[2]  # relative paths in a log are from the folder holding log/

@@ -177,11 +177,7 @@ def step_cost(model, train_data, device):
 def measure(spec):
     """One model's numbers (run in the child process): epochs, evaluation, training step, peak memory."""
     # imported here, so that the parent process never loads RecBole
-    from recbole.data import data_preparation
-    from recbole.utils import init_seed
-
-    from recbole_bsarec.data.protocol import create_dataset, mark_phases
-    from recbole_bsarec.pipeline import build_config
+    from recbole_bsarec.pipeline import build_config, build_model, prepare
     from recbole_bsarec.registry import get_trainer
 
     warnings.filterwarnings("ignore", category=FutureWarning)  # RecBole's pandas and GradScaler deprecations
@@ -195,13 +191,9 @@ def measure(spec):
     }
     cmd_args = [f"--{item}" for item in spec["config"]]
     config = build_config(spec["model"], spec["dataset"], None, config_dict, cmd_args)
-    init_seed(config["seed"], config["reproducibility"])
-    dataset = create_dataset(config)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
-    mark_phases(valid_data, test_data)
-    init_seed(config["seed"], config["reproducibility"])
+    dataset, train_data, valid_data, test_data = prepare(config)
     device = config["device"]
-    model = config.model_class(config, train_data._dataset).to(device)
+    model = build_model(config, train_data)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
 
     epochs = [

@@ -1,32 +1,56 @@
-"""The one pipeline every command uses: config -> dataset -> model -> trainer -> result."""
+"""The one pipeline every command uses: config -> dataset -> model -> trainer -> result, and the same steps
+rebuilding a trained run from its checkpoint. ``run_recbole`` and ``load_data_and_model`` mirror RecBole's."""
 
 import os
 import sys
+from dataclasses import dataclass
 from logging import getLogger
 
+import torch
 from recbole.data import data_preparation
 from recbole.utils import init_seed, set_color
 
-from recbole_bsarec.checkpoint import plain_values
+from recbole_bsarec.checkpoint import check_fits, check_same_data, plain_values, read_checkpoint, run_data_path
 from recbole_bsarec.config import Config
-from recbole_bsarec.data.protocol import check_protocol, create_dataset, mark_phases
+from recbole_bsarec.data.protocol import check_protocol, create_dataset
 from recbole_bsarec.data.source import check_data_path, ensure_dataset
+from recbole_bsarec.errors import UsageError
 from recbole_bsarec.model.builtin_checks import builtin_check
 from recbole_bsarec.registry import get_trainer
 from recbole_bsarec.rundir import check_run_dir, choose_run_dir, write_metrics
 from recbole_bsarec.runlog import init_run_logger, log_file
 
+# settings of the machine or of the run that wrote a checkpoint, not of the trained model: not carried into a rebuild
+NOT_REBUILT = {"data_path", "gpu_id", "use_gpu", "device", "checkpoint_dir", "run_dir", "resume", "state"}
+
 
 def build_config(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=()):
-    """The layered Config, every setting and the run folder checked before any data is read or file written."""
+    """The layered Config, every setting, the trainer and the run folder checked before any data is read or file
+    written."""
     config = Config(model, dataset, config_file_list, config_dict, cmd_args)
     check_protocol(config)
     check_data_path(os.path.join(config["data_path"], f"{config['dataset']}.inter"))
     check_run_dir(config)
+    get_trainer(config["MODEL_TYPE"], config["model"])
     check = getattr(config.model_class, "check_config", None) or builtin_check(config.model_class)
     if check is not None:
         check(config)
     return config
+
+
+def prepare(config):
+    """The dataset and RecBole's train, validation and test loaders for ``config``, seeded as RecBole's
+    run_recbole seeds them; the evaluation splits carry their users' histories (``eval_history_mask``)."""
+    init_seed(config["seed"], config["reproducibility"])
+    dataset = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, dataset)
+    return dataset, train_data, valid_data, test_data
+
+
+def build_model(config, train_data):
+    """``config``'s model for the training split of ``train_data``, initialised from the run's seed, on its device."""
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    return config.model_class(config, train_data._dataset).to(config["device"])
 
 
 def setup(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=()):
@@ -35,29 +59,22 @@ def setup(model=None, dataset=None, config_file_list=None, config_dict=None, cmd
     ensure_dataset(config)
     config["run_dir"] = choose_run_dir(config)
     config["checkpoint_dir"] = config["run_dir"]
-    init_seed(config["seed"], config["reproducibility"])
     init_run_logger(config, config["run_dir"])
     logger = getLogger()
     logger.info(sys.argv)
     logger.info(f"\nmodel = {config['model']}\ndataset = {config['dataset']}")
     logger.info(config)
-
-    data = create_dataset(config)
+    data, train_data, valid_data, test_data = prepare(config)
     logger.info(data)
-    train_data, valid_data, test_data = data_preparation(config, data)
-    mark_phases(valid_data, test_data)
-
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    net = config.model_class(config, train_data._dataset).to(config["device"])
+    net = build_model(config, train_data)
     logger.info(net)
-
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
     if config["resume"]:
         trainer.resume_checkpoint(config["resume"])
     return config, trainer, (train_data, valid_data, test_data)
 
 
-def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=(), saved=True):
+def run_recbole(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_args=(), saved=True):
     """Train with early stopping on validation, evaluate the best model on test; return the results, which
     also go to the run folder's metrics.json."""
     config, trainer, (train_data, valid_data, test_data) = setup(
@@ -87,3 +104,49 @@ def run(model=None, dataset=None, config_file_list=None, config_dict=None, cmd_a
     }
     write_metrics(config["run_dir"], result)
     return result
+
+
+@dataclass
+class TrainedRun:
+    """A checkpoint's model (in eval mode) with the configuration and data splits it was trained on."""
+
+    config: object
+    model: torch.nn.Module
+    dataset: object
+    train_data: object
+    valid_data: object
+    test_data: object
+    checkpoint: dict
+
+
+def load_run(path, data_path=None, overrides=None, use_gpu=False, model_type=None):
+    """Rebuild the run that wrote checkpoint ``path`` from the settings it was given, refused unless its model is
+    of ``model_type`` (a ModelType name, e.g. "SEQUENTIAL") when given. Its dataset is looked up at ``data_path``,
+    else where the run found it (relative paths from the folder the run started in, then from here)."""
+    state = read_checkpoint(path)
+    saved = state["config"]
+    kind = saved.get("MODEL_TYPE")
+    if model_type is not None and kind != model_type:
+        raise UsageError(
+            f"checkpoint '{path}' is of {saved['model']}, a {str(kind).lower()} model: "
+            f"give a {model_type.lower()} model's checkpoint"
+        )
+    settings = {key: value for key, value in state["external_config"].items() if key not in NOT_REBUILT}
+    settings.update(overrides or {})
+    settings["use_gpu"] = use_gpu
+    settings["data_path"] = run_data_path(path, saved, data_path)
+    config = build_config(saved["model"], saved["dataset"], None, settings)
+    check_same_data(path, state, config)
+    dataset, train_data, valid_data, test_data = prepare(config)
+    model = config.model_class(config, train_data._dataset)
+    check_fits(path, saved, model, state["state_dict"], train_data._dataset)
+    model.load_state_dict(state["state_dict"])
+    model.to(config["device"]).eval()
+    return TrainedRun(config, model, dataset, train_data, valid_data, test_data, state)
+
+
+def load_data_and_model(model_file, data_path=None, use_gpu=False):
+    """RecBole's ``load_data_and_model`` for this package's checkpoints: (config, model, dataset, train_data,
+    valid_data, test_data) of the run that saved ``model_file``, the model with its trained weights."""
+    run = load_run(model_file, data_path=data_path, use_gpu=use_gpu)
+    return run.config, run.model, run.dataset, run.train_data, run.valid_data, run.test_data

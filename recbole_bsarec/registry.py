@@ -1,4 +1,4 @@
-"""Name lookups: this package's models first, then RecBole's; trainers with safe checkpoints."""
+"""Name lookups, as RecBole-GNN does them: this package's models and trainers first, then RecBole's."""
 
 import difflib
 import functools
@@ -10,8 +10,8 @@ from recbole.utils import get_trainer as recbole_get_trainer
 
 from recbole_bsarec import compat  # noqa: F401  (undo recbole's import-time anomaly detection)
 from recbole_bsarec import model as models
+from recbole_bsarec import trainer as trainers
 from recbole_bsarec.errors import ConfigError
-from recbole_bsarec.trainer import CompiledLossMixin, HistoryMaskMixin, SafeCheckpointMixin
 
 MODELS = {name: getattr(models, name) for name in models.__all__}
 
@@ -58,10 +58,18 @@ def get_model(name):
     )
 
 
-@functools.cache
 def get_trainer(model_type, model_name):
-    """RecBole's trainer for this model, with checkpoints that are atomic and load with weights_only, and
-    the optional ``torch_compile`` of the training loss and ``eval_history_mask``."""
-    trainer_class = recbole_get_trainer(model_type, model_name)
-    mixins = (SafeCheckpointMixin, CompiledLossMixin, HistoryMaskMixin)
-    return type(trainer_class.__name__, (*mixins, trainer_class), {})
+    """The trainer of ``model_name``: this package's ``<model_name>Trainer`` if it has one, else its subclass of the
+    RecBole trainer RecBole would use (``Trainer`` for sequential models). A model whose RecBole trainer it does not
+    extend (its own pre-training or fitting loop) is a ConfigError."""
+    own = getattr(trainers, f"{model_name}Trainer", None)
+    if own is not None:
+        return own
+    base = recbole_get_trainer(model_type, model_name)
+    ours = getattr(trainers, base.__name__, None)
+    if ours is None or base not in ours.__mro__:
+        raise ConfigError(
+            f"model '{model_name}' trains with RecBole's {base.__name__}, which recbole-bsarec does not extend: "
+            "run it with recbole.quick_start.run_recbole"
+        )
+    return ours

@@ -1,15 +1,18 @@
-"""Trainer additions layered over whichever RecBole trainer a model uses."""
+"""This package's trainers: RecBole's, subclassed, with checkpoints that are atomic and load with weights_only,
+exact resume, the optional ``torch_compile`` of the loss and, for sequential models, ``eval_history_mask``.
+``registry.get_trainer`` picks the one named as the RecBole trainer a model uses."""
 
 import os
 
-import numpy as np
 import torch
+from recbole import trainer as recbole_trainer
 from recbole.utils import set_color
 
 from recbole_bsarec.checkpoint import atomic_save, load_checkpoint, plain_config, plain_values
-from recbole_bsarec.data.protocol import history_entries
+from recbole_bsarec.data.history import mask_scores
+from recbole_bsarec.data.protocol import ProtocolDatasetMixin
 from recbole_bsarec.data.source import fingerprint
-from recbole_bsarec.errors import UsageError
+from recbole_bsarec.errors import ConfigError, UsageError
 from recbole_bsarec.rng import rng_state, set_rng_state
 from recbole_bsarec.rundir import BEST, LAST
 
@@ -107,13 +110,13 @@ class SafeCheckpointMixin:
                 f"checkpoint '{resume_file}' does not fit this configuration ({reason}); "
                 "resume with the options it was trained with"
             ) from err
-        self.model.load_other_parameter(checkpoint.get("other_parameter"))
+        self.model.load_other_parameter(checkpoint["other_parameter"])
         self.saved_model_file = best_file_of(resume_file, checkpoint)
         self.start_epoch = checkpoint["epoch"] + 1
         self.last_epoch = checkpoint["epoch"]
         self.cur_step = checkpoint["cur_step"]
         self.best_valid_score = checkpoint["best_valid_score"]
-        self.best_valid_result = checkpoint.get("best_valid_result") or None
+        self.best_valid_result = checkpoint["best_valid_result"] or None
         self._resume_rng = checkpoint.get("rng")
         self.logger.info(f"Checkpoint {resume_file} loaded; training resumes at epoch {self.start_epoch}")
 
@@ -165,19 +168,37 @@ class CompiledLossMixin:
         return calculate_loss
 
 
-class HistoryMaskMixin:
-    """``eval_history_mask``: in full-sort evaluation, each user's history items (everything before the
-    evaluated target, not only the window) get score 0 as in the reference code (``zero``), are
-    excluded (``exclude``), or keep their scores as in RecBole (``none``)."""
+class Trainer(SafeCheckpointMixin, CompiledLossMixin, recbole_trainer.Trainer):
+    """RecBole's trainer of sequential and general models. With ``eval_history_mask``, full-sort evaluation gives
+    each user's history items (everything before the evaluated target, not only the window) score 0 as in the
+    reference code (``zero``), excludes them (``exclude``), or keeps their scores as RecBole does (``none``)."""
+
+    eval_history = None  # the UserHistory of the split being evaluated
+
+    def fit(self, train_data, *args, **kwargs):
+        if self.config["train_window"] != "all" and not isinstance(train_data._dataset, ProtocolDatasetMixin):
+            raise ConfigError(
+                f"train_window={self.config['train_window']} needs the training split of "
+                "recbole_bsarec.data.protocol.create_dataset (recbole_bsarec.pipeline.prepare)"
+            )
+        return super().fit(train_data, *args, **kwargs)
 
     def evaluate(self, eval_data, *args, **kwargs):
-        self._eval_data = eval_data
+        self.eval_history = getattr(eval_data._dataset, "history", None)
+        if self.eval_history is None and self.config["eval_history_mask"] != "none":
+            raise ConfigError(
+                "eval_history_mask needs the evaluation splits of recbole_bsarec.data.protocol.create_dataset "
+                "(recbole_bsarec.pipeline.prepare): they carry the users' histories"
+            )
         return super().evaluate(eval_data, *args, **kwargs)
 
     def _full_sort_batch_eval(self, batched_data):
         interaction, scores, positive_u, positive_i = super()._full_sort_batch_eval(batched_data)
         mode = self.config["eval_history_mask"]
         if mode != "none":
-            rows, items = history_entries(self._eval_data, interaction[self.config["USER_ID_FIELD"]])
-            scores[rows.to(scores.device), items.to(scores.device)] = 0.0 if mode == "zero" else -np.inf
+            mask_scores(scores, self.eval_history.entries(interaction[self.config["USER_ID_FIELD"]]), mode)
         return interaction, scores, positive_u, positive_i
+
+
+class TraditionalTrainer(SafeCheckpointMixin, recbole_trainer.TraditionalTrainer):
+    """RecBole's trainer of traditional models (Pop, ItemKNN, ...): one epoch, safe checkpoints."""

@@ -11,7 +11,6 @@ import torch
 from conftest import TINY, write_rule_dataset
 
 from recbole_bsarec.analysis.__main__ import main
-from recbole_bsarec.analysis.load import load_run
 from recbole_bsarec.analysis.recommend import (
     bucket_metrics,
     hit_ndcg,
@@ -21,8 +20,8 @@ from recbole_bsarec.analysis.recommend import (
     top_k,
     user_inputs,
 )
-from recbole_bsarec.data.protocol import history_entries
-from recbole_bsarec.pipeline import run as train
+from recbole_bsarec.pipeline import load_run
+from recbole_bsarec.pipeline import run_recbole as train
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +49,7 @@ def test_masked_top_k_holds_no_history_item(trained):
     run = load_run(results["BSARec"]["checkpoint"], data_path)
     users = run.test_data._dataset.inter_feat[run.dataset.uid_field].tolist()
     items, _ = top_k(run, users, 10, mask_history=True)
-    rows, seen = history_entries(run.test_data, torch.tensor(users))
+    rows, seen = run.test_data._dataset.history.entries(torch.tensor(users))
     for row in range(len(users)):
         assert not set(items[row].tolist()) & set(seen[rows == row].tolist())
 
@@ -73,7 +72,7 @@ def test_typed_history_gives_the_users_top_k(trained, tmp_path, mask):
     checkpoint = results["BSARec"]["checkpoint"]
     run = load_run(checkpoint, data_path)
     user = run.test_data._dataset.inter_feat[run.dataset.uid_field][3].item()
-    _, history = history_entries(run.test_data, torch.tensor([user]))  # longer than the input window
+    _, history = run.test_data._dataset.history.entries(torch.tensor([user]))  # longer than the input window
     base = ["recommend", "--checkpoint", checkpoint, "--data_path", data_path, *mask]
     token = str(run.dataset.id2token(run.dataset.uid_field, user))
     assert main([*base, "--users", token, "--csv", str(tmp_path / "user.csv")]) == 0

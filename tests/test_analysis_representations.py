@@ -8,7 +8,6 @@ import torch
 from conftest import TINY, make_model, write_rule_dataset
 
 from recbole_bsarec.analysis.__main__ import main
-from recbole_bsarec.analysis.load import load_run
 from recbole_bsarec.analysis.representations import (
     attention_matrices,
     attention_of,
@@ -22,7 +21,7 @@ from recbole_bsarec.analysis.representations import (
     user_sequences,
 )
 from recbole_bsarec.model.layers import FrequencyLayer
-from recbole_bsarec.pipeline import run
+from recbole_bsarec.pipeline import load_run, run_recbole
 
 USERS = 24
 
@@ -35,7 +34,7 @@ def trained(tmp_path_factory):
         patch.chdir(root)
         data_path = write_rule_dataset(root / "dataset")
         checkpoints = {
-            model: run(model, "rule", [TINY], {"data_path": data_path, "epochs": 1})["checkpoint"]
+            model: run_recbole(model, "rule", [TINY], {"data_path": data_path, "epochs": 1})["checkpoint"]
             for model in ("BSARec", "SASRec")
         }
     return data_path, checkpoints

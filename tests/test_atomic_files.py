@@ -14,7 +14,7 @@ from recbole.utils import FeatureSource
 from recbole_bsarec.cli import main
 from recbole_bsarec.data.protocol import create_dataset
 from recbole_bsarec.data.source import ensure_dataset
-from recbole_bsarec.pipeline import build_config, run
+from recbole_bsarec.pipeline import build_config, run_recbole
 
 HEADER = "user_id:token\titem_id:token\ttimestamp:float\n"
 GOOD = "".join(f"{u}\t{i}\t{t}\n" for u in (1, 2) for t, i in enumerate(range(3, 28)))  # 25 items, lines 2-51
@@ -48,7 +48,7 @@ def test_quotes_long_tokens_and_na_words_are_plain_ids_that_train(workdir):
         dataset = create_dataset(build_config(model, "odd", [TINY], {"data_path": data_path}))
         assert set(ODD_ITEMS) <= set(dataset.field2id_token["item_id"]), model
         assert dataset.inter_num == len(rows)
-    result = run("BSARec", "odd", [TINY], {"data_path": data_path, "epochs": 1})
+    result = run_recbole("BSARec", "odd", [TINY], {"data_path": data_path, "epochs": 1})
     assert 0 <= result["test_result"]["hit@10"] <= 1
 
 

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 from conftest import N_ITEMS, TINY
 
-from recbole_bsarec.analysis.load import load_run
 from recbole_bsarec.analysis.recommend import target_ranks
 from recbole_bsarec.errors import ConfigError
-from recbole_bsarec.pipeline import build_config, run
+from recbole_bsarec.pipeline import build_config, load_run, run_recbole
 from recbole_bsarec.registry import get_trainer
 
 
@@ -20,9 +19,9 @@ def evaluated(checkpoint, data_path, **overrides):
 
 @pytest.mark.parametrize("mask", ["none", "zero"])
 def test_chunked_scoring_gives_the_same_ranks_and_metrics(rule_data, mask):
-    checkpoint = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1, "eval_history_mask": mask})[
-        "checkpoint"
-    ]
+    checkpoint = run_recbole(
+        "BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1, "eval_history_mask": mask}
+    )["checkpoint"]
     whole, whole_metrics = evaluated(checkpoint, rule_data)
     chunked, chunked_metrics = evaluated(checkpoint, rule_data, eval_scores_per_batch=3 * (N_ITEMS + 1))
     assert whole.config["eval_batch_size"] == 256 and chunked.config["eval_batch_size"] == 3

@@ -6,7 +6,7 @@ import torch
 from conftest import TINY, prepare, write_rule_dataset
 
 from recbole_bsarec.errors import ConfigError
-from recbole_bsarec.pipeline import build_config, run
+from recbole_bsarec.pipeline import build_config, run_recbole
 from recbole_bsarec.registry import get_trainer
 
 LENGTH, WINDOW = 20, 5
@@ -32,7 +32,7 @@ def test_train_window_last_keeps_the_last_window_and_cuts_inputs_at_its_start(lo
     _, train, valid, test = prepare("BSARec", long_data, MAX_ITEM_LIST_LENGTH=WINDOW, train_window="last")
     assert samples_per_user(train).tolist() == [WINDOW - 1]  # the window's first item has no input: left out
     feat = train._dataset.inter_feat
-    sequences = train._dataset.user_sequences
+    sequences = test._dataset.history.sequences  # every user's whole sequence
     start = LENGTH - 2 - WINDOW
     for row in range(len(feat)):
         items = sequences[int(feat["user_id"][row])]
@@ -56,11 +56,11 @@ def test_history_items_are_masked_over_the_whole_history(long_data, mode, value)
     model = config.model_class(config, valid._dataset).eval()
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     for data, offset in ((valid, 2), (test, 1)):
-        trainer._eval_data, trainer.tot_item_num = data, data._dataset.item_num  # as evaluate() sets them
+        trainer.eval_history, trainer.tot_item_num = data._dataset.history, data._dataset.item_num  # as evaluate()
         with torch.no_grad():
             interaction, scores, _, _ = trainer._full_sort_batch_eval(next(iter(data)))
         for row, user in enumerate(interaction["user_id"].tolist()):
-            history = set(data._dataset.user_sequences[user][:-offset].tolist())
+            history = set(test._dataset.history.sequences[user][:-offset].tolist())
             assert len(history) > WINDOW  # more than the input window: the whole history
             masked = set(torch.nonzero(scores[row] == value).flatten().tolist()) - {0}
             assert masked == history
@@ -70,7 +70,7 @@ def test_no_history_mask_leaves_scores_alone(long_data):
     config, _, valid, _ = prepare("BSARec", long_data)
     model = config.model_class(config, valid._dataset).eval()
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    trainer._eval_data, trainer.tot_item_num = valid, valid._dataset.item_num
+    trainer.eval_history, trainer.tot_item_num = valid._dataset.history, valid._dataset.item_num
     with torch.no_grad():
         _, scores, _, _ = trainer._full_sort_batch_eval(next(iter(valid)))
     assert torch.isfinite(scores[:, 1:]).all() and (scores[:, 1:] != 0).all()
@@ -111,5 +111,5 @@ def test_protocol_switches_refuse_non_sequential_models(rule_data):
 
 @pytest.mark.parametrize("model", ["BSARec", "SASRec"])
 def test_a_whole_run_under_the_paper_protocol(rule_data, model):
-    result = run(model, "rule", [TINY, "properties/protocol/paper.yaml"], {"data_path": rule_data, "epochs": 3})
+    result = run_recbole(model, "rule", [TINY, "properties/protocol/paper.yaml"], {"data_path": rule_data, "epochs": 3})
     assert 0 < result["test_result"]["hit@10"] <= 1

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from conftest import TINY
 
-from recbole_bsarec.pipeline import run
+from recbole_bsarec.pipeline import run_recbole
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "results.py"
 
@@ -20,7 +20,7 @@ def results():
 
 
 def test_a_run_is_read_from_its_log_and_reevaluated_under_another_mask(rule_data, results):
-    done = run("BSARec", "rule", [TINY], {"data_path": rule_data, "eval_history_mask": "zero", "state": "INFO"})
+    done = run_recbole("BSARec", "rule", [TINY], {"data_path": rule_data, "eval_history_mask": "zero", "state": "INFO"})
     logged = results.read_log(done["log_file"])
     assert (logged["model"], logged["dataset"], logged["seed"]) == ("BSARec", "rule", "42")
     assert logged["test"] == pytest.approx(done["test_result"], abs=1e-4)

@@ -14,7 +14,7 @@ from conftest import TINY, prepare, write_rule_dataset
 
 from recbole_bsarec.cli import main
 from recbole_bsarec.errors import UsageError
-from recbole_bsarec.pipeline import run
+from recbole_bsarec.pipeline import run_recbole
 from recbole_bsarec.registry import get_trainer
 
 
@@ -25,7 +25,7 @@ def trainer_for(model, data_path, **overrides):
 
 
 def test_resume_restores_weights_optimizer_epoch_and_best_result(rule_data):
-    first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2})
+    first = run_recbole("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2})
     saved = torch.load(first["checkpoint"], weights_only=True)
     trainer = trainer_for("BSARec", rule_data)
     trainer.resume_checkpoint(first["checkpoint"])
@@ -41,9 +41,11 @@ def test_resume_restores_weights_optimizer_epoch_and_best_result(rule_data):
 
 
 def test_resumed_run_continues_to_the_last_epoch_and_evaluates(rule_data):
-    first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2})
+    first = run_recbole("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2})
     start = torch.load(first["checkpoint"], weights_only=True)["epoch"] + 1
-    resumed = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 5, "resume": first["checkpoint"]})
+    resumed = run_recbole(
+        "BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 5, "resume": first["checkpoint"]}
+    )
 
     assert resumed["checkpoint"] == first["checkpoint"]
     assert set(resumed["test_result"]) == set(first["test_result"])
@@ -53,20 +55,20 @@ def test_resumed_run_continues_to_the_last_epoch_and_evaluates(rule_data):
 
 
 def test_checkpoint_of_another_model_is_one_clear_line(rule_data):
-    first = run("SASRec", "rule", [TINY], {"data_path": rule_data, "epochs": 1})
+    first = run_recbole("SASRec", "rule", [TINY], {"data_path": rule_data, "epochs": 1})
     with pytest.raises(UsageError, match="is for model SASRec, not BSARec; resume with --model=SASRec"):
         trainer_for("BSARec", rule_data).resume_checkpoint(first["checkpoint"])
 
 
 def test_checkpoint_of_another_configuration_is_one_clear_line(rule_data):
-    first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1})
+    first = run_recbole("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1})
     with pytest.raises(UsageError, match="does not fit this configuration"):
         trainer_for("BSARec", rule_data, hidden_size=32).resume_checkpoint(first["checkpoint"])
 
 
 @pytest.mark.parametrize("damage", ["truncated", "missing", "not_ours"])
 def test_bad_checkpoint_exits_2_and_keeps_the_file(rule_data, tmp_path, capsys, damage):
-    first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1})
+    first = run_recbole("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1})
     (tmp_path / "elsewhere").mkdir()
     path = shutil.copy(first["checkpoint"], tmp_path / "elsewhere" / "best.pth")
     if damage == "truncated":
@@ -160,8 +162,8 @@ def test_killed_run_resumes_to_the_same_test_metrics(workdir):
 
 @pytest.mark.parametrize("model", ["BSARec", "SASRec"])
 def test_same_seed_gives_identical_metrics(rule_data, model):
-    first = run(model, "rule", [TINY], {"data_path": rule_data, "epochs": 2})
-    second = run(model, "rule", [TINY], {"data_path": rule_data, "epochs": 2})
+    first = run_recbole(model, "rule", [TINY], {"data_path": rule_data, "epochs": 2})
+    second = run_recbole(model, "rule", [TINY], {"data_path": rule_data, "epochs": 2})
     assert first["test_result"] == second["test_result"]
     assert first["best_valid_result"] == second["best_valid_result"]
 
@@ -194,23 +196,25 @@ def test_a_run_folder_moved_elsewhere_resumes_in_its_new_place(rule_data, tmp_pa
     import shutil
 
     old, moved = tmp_path / "old", tmp_path / "moved"
-    run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2, "run_dir": str(old)})
+    run_recbole("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2, "run_dir": str(old)})
     shutil.move(old, moved)
-    resumed = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 4, "resume": str(moved / "last.pth")})
+    resumed = run_recbole(
+        "BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 4, "resume": str(moved / "last.pth")}
+    )
 
     assert not old.exists()
     assert resumed["checkpoint"] == str(moved / "best.pth")
     assert torch.load(moved / "last.pth", weights_only=True)["epoch"] == 3
     os.remove(moved / "best.pth")
     with pytest.raises(UsageError, match=r"best weights '.*moved/best.pth' are missing: copy the run's best.pth"):
-        run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 6, "resume": str(moved / "last.pth")})
+        run_recbole("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 6, "resume": str(moved / "last.pth")})
 
 
 def finished_copy(rule_data, tmp_path, **overrides):
     """A run trained to its end into ``a/``, and a copy of its folder in ``b/`` without metrics.json: the state a
     kill during the final test evaluation leaves."""
     settings = {"data_path": rule_data, "epochs": 3, "run_dir": str(tmp_path / "a"), **overrides}
-    first = run("BSARec", "rule", [TINY], settings)
+    first = run_recbole("BSARec", "rule", [TINY], settings)
     copy = tmp_path / "b"
     shutil.copytree(tmp_path / "a", copy)
     (copy / "metrics.json").unlink()
@@ -220,7 +224,9 @@ def finished_copy(rule_data, tmp_path, **overrides):
 def test_resuming_a_run_at_its_final_epoch_tests_its_best_checkpoint_unchanged(rule_data, tmp_path):
     first, copy = finished_copy(rule_data, tmp_path)
     best = (copy / "best.pth").read_bytes()
-    resumed = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 3, "resume": str(copy / "last.pth")})
+    resumed = run_recbole(
+        "BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 3, "resume": str(copy / "last.pth")}
+    )
     assert resumed["test_result"] == first["test_result"]
     assert resumed["best_valid_result"] == first["best_valid_result"]
     assert (copy / "best.pth").read_bytes() == best  # RecBole's fit saved epoch -1 over it
@@ -233,7 +239,9 @@ def test_resuming_an_early_stopped_run_does_not_train_it_on(rule_data, tmp_path)
     last["cur_step"] = last["config"]["stopping_step"] + 1  # as early stopping leaves it after that epoch
     torch.save(last, copy / "last.pth")
     files = {path.name: path.read_bytes() for path in copy.glob("*.pth")}
-    resumed = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 6, "resume": str(copy / "last.pth")})
+    resumed = run_recbole(
+        "BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 6, "resume": str(copy / "last.pth")}
+    )
     assert resumed["test_result"] == first["test_result"]
     assert {path.name: path.read_bytes() for path in copy.glob("*.pth")} == files
     assert resumed["epochs_run"] == last["epoch"] + 1 and resumed["stopped_early"]
@@ -242,7 +250,7 @@ def test_resuming_an_early_stopped_run_does_not_train_it_on(rule_data, tmp_path)
 @pytest.mark.parametrize("model", ["BSARec", "SASRec"])
 def test_run_dir_of_another_run_is_refused_and_left_untouched(rule_data, tmp_path, capsys, model):
     folder = tmp_path / "a"
-    run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1, "run_dir": str(folder)})
+    run_recbole("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1, "run_dir": str(folder)})
     before = {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
     argv = [f"--model={model}", "--dataset=rule", f"--config_files={TINY}", f"--data_path={rule_data}"]
     assert main([*argv, f"--run_dir={folder}"]) == 2
@@ -252,7 +260,7 @@ def test_run_dir_of_another_run_is_refused_and_left_untouched(rule_data, tmp_pat
 
 
 def test_run_dir_that_is_a_file_or_differs_from_the_resumed_run_is_refused(rule_data, tmp_path, capsys):
-    first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1, "run_dir": str(tmp_path / "a")})
+    first = run_recbole("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1, "run_dir": str(tmp_path / "a")})
     (tmp_path / "file").write_text("x")
     argv = ["--model=BSARec", "--dataset=rule", f"--config_files={TINY}", f"--data_path={rule_data}"]
     assert main([*argv, f"--run_dir={tmp_path / 'file'}"]) == 2
@@ -263,18 +271,18 @@ def test_run_dir_that_is_a_file_or_differs_from_the_resumed_run_is_refused(rule_
 
 
 def test_half_written_files_of_a_killed_write_are_removed_when_the_run_goes_on(rule_data, tmp_path):
-    first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1, "run_dir": str(tmp_path / "a")})
+    first = run_recbole("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1, "run_dir": str(tmp_path / "a")})
     partial = tmp_path / "a" / ".tmp-abc123.pth"
     partial.write_bytes(b"half a checkpoint")
     os.utime(partial, (time.time() - 120, time.time() - 120))  # a write that died two minutes ago
     fresh = tmp_path / "a" / ".tmp-def456.json"
     fresh.write_text("{")  # a write in progress elsewhere
-    run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2, "resume": first["checkpoint"]})
+    run_recbole("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2, "resume": first["checkpoint"]})
     assert not partial.exists() and fresh.exists()
 
 
 def test_resume_under_other_settings_is_refused_before_anything_is_written(rule_data, tmp_path, capsys):
-    first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1, "run_dir": str(tmp_path / "a")})
+    first = run_recbole("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1, "run_dir": str(tmp_path / "a")})
     before = {path.name: path.read_bytes() for path in (tmp_path / "a").rglob("*") if path.is_file()}
     argv = ["--model=BSARec", "--dataset=rule", f"--config_files={TINY}", f"--data_path={rule_data}"]
     assert main([*argv, "--hidden_size=32", f"--resume={first['checkpoint']}"]) == 2
@@ -283,7 +291,7 @@ def test_resume_under_other_settings_is_refused_before_anything_is_written(rule_
 
 
 def test_resume_on_other_data_is_refused(rule_data, tmp_path, capsys):
-    first = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1})
+    first = run_recbole("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 1})
     other = write_rule_dataset(tmp_path / "other", seed=1)  # the same shape, other sequences
     argv = ["--model=BSARec", "--dataset=rule", f"--config_files={TINY}", f"--data_path={other}"]
     assert main([*argv, f"--resume={first['checkpoint']}"]) == 2

@@ -14,15 +14,15 @@ import numpy as np
 import torch
 from recbole.data.interaction import Interaction
 
-from recbole_bsarec.analysis.load import check_distinct, checkpoint_labels, load_run
+from recbole_bsarec.analysis.load import check_distinct, checkpoint_labels
 from recbole_bsarec.analysis.output import check_file_option, check_folder_option, figure, outputs, save_figure
 from recbole_bsarec.atomic import write_csv, write_text
-from recbole_bsarec.data.protocol import history_entries
+from recbole_bsarec.data.history import mask_scores
 from recbole_bsarec.errors import UsageError
+from recbole_bsarec.pipeline import load_run
 
 K = 10  # the cut-off of the case study and of by-length's HR and NDCG
 SHOWN_HISTORY = 10  # the case study shows this many of the user's last input items
-MASK_VALUES = {"zero": 0.0, "exclude": -math.inf}  # eval_history_mask: the score history items get
 PICK_RULE = (
     "the test user whose target exactly one of the two models ranks in its top-k, with the largest difference "
     "between the two target ranks (over all test users if there is no such user); the first in test order on ties"
@@ -52,10 +52,7 @@ def full_sort_scores(run, interaction, history, mask):
     scores = run.model.full_sort_predict(interaction.to(run.config["device"]))
     scores = scores.view(len(interaction), -1).float().cpu()
     scores[:, 0] = -math.inf
-    if mask != "none":
-        rows, items = history
-        scores[rows, items] = MASK_VALUES[mask]
-    return scores
+    return mask_scores(scores, history, mask)
 
 
 def user_ids(run, tokens):
@@ -105,7 +102,7 @@ def history_input(run, items):
 def top_k(run, users, k, mask_history):
     """(items, scores), each (users, k): the best-scored items for internal user ids ``users`` given their
     test-time input; with ``mask_history``, none of the items the user had before the test target."""
-    history = history_entries(run.test_data, torch.tensor(users))
+    history = run.test_data._dataset.history.entries(torch.tensor(users))
     if mask_history:
         names = run.dataset.id2token(run.dataset.uid_field, users)
         check_left_to_rank(run, k, history, [f"user {name}" for name in names])
@@ -145,7 +142,7 @@ def check_left_to_rank(run, k, history, who):
 def evaluated_scores(run, user):
     """Every item's score for internal user id ``user`` as test evaluation ranks them: the checkpoint's own
     ``eval_history_mask`` applies."""
-    history = history_entries(run.test_data, torch.tensor([user]))
+    history = run.test_data._dataset.history.entries(torch.tensor([user]))
     return full_sort_scores(run, user_inputs(run, [user]), history, run.config["eval_history_mask"])[0]
 
 
@@ -155,7 +152,7 @@ def target_ranks(run):
     columns = {"user": [], "length": [], "target": [], "rank": []}
     for interaction, _, positive_u, positive_i in run.test_data:
         users = interaction[run.dataset.uid_field]
-        history = history_entries(run.test_data, users)
+        history = run.test_data._dataset.history.entries(users)
         scores = full_sort_scores(run, interaction, history, run.config["eval_history_mask"])
         target = scores[positive_u, positive_i].unsqueeze(1)
         columns["user"].append(users)

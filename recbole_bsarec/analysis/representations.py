@@ -12,11 +12,12 @@ import torch
 import torch.nn.functional as F
 from recbole.model.sequential_recommender.sasrec import SASRec
 
-from recbole_bsarec.analysis.load import check_distinct, checkpoint_labels, load_run
+from recbole_bsarec.analysis.load import check_distinct, checkpoint_labels
 from recbole_bsarec.analysis.output import check_folder_option, figure, outputs, save_figure
 from recbole_bsarec.atomic import write_csv
 from recbole_bsarec.errors import UsageError
 from recbole_bsarec.model.bsarec import BSARec, keep_prefix, right_align
+from recbole_bsarec.pipeline import load_run
 
 # --- the numbers behind the figures
 

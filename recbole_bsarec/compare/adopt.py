@@ -5,10 +5,9 @@ comparison's configuration is equal. The checkpoint is copied in as the run's be
 import os
 import shutil
 
-from recbole_bsarec.analysis.load import load_run
 from recbole_bsarec.checkpoint import NOT_COMPARED, plain_values
 from recbole_bsarec.errors import UsageError
-from recbole_bsarec.pipeline import build_config
+from recbole_bsarec.pipeline import build_config, load_run
 from recbole_bsarec.registry import get_trainer
 from recbole_bsarec.rundir import BEST, read_metrics, write_metrics
 
@@ -59,7 +58,7 @@ def adopt(adoptions):
                 "adopted_from": os.path.abspath(path),
                 "run_dir": run["run_dir"],
                 "checkpoint": os.path.join(run["run_dir"], BEST),
-                "settings": trained.checkpoint.get("external_config") or {},
+                "settings": trained.checkpoint["external_config"],
             },
         )
         folders.append(run["run_dir"])

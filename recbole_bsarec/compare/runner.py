@@ -10,7 +10,7 @@ import torch
 
 from recbole_bsarec.atomic import write_csv
 from recbole_bsarec.errors import UsageError
-from recbole_bsarec.pipeline import run
+from recbole_bsarec.pipeline import run_recbole
 from recbole_bsarec.raycluster import ray_session
 from recbole_bsarec.rundir import BEST, LAST, read_metrics
 
@@ -26,12 +26,6 @@ def needs_training(spec):
         return True
     if "adopted_from" in metrics:  # a run trained elsewhere, brought in as it ended
         return False
-    if "epochs_run" not in metrics:  # written before metrics.json recorded it: the last checkpoint says
-        if not os.path.isfile(os.path.join(spec["run_dir"], LAST)):
-            return False  # its checkpoints were removed: finished, and nothing to continue from
-        last = torch.load(os.path.join(spec["run_dir"], LAST), map_location="cpu", weights_only=True)
-        stopping_step = last["config"]["stopping_step"]
-        metrics = {"epochs_run": last["epoch"] + 1, "stopped_early": last["cur_step"] > stopping_step}
     return not metrics["stopped_early"] and metrics["epochs_run"] < spec["epochs"]
 
 
@@ -63,7 +57,7 @@ def execute(spec, device=None):
                 "resume": last if os.path.isfile(last) else None,
                 "show_progress": False,
             }
-            run(spec["model"], spec["dataset"], spec["config_files"], config_dict, spec["cmd_args"])
+            run_recbole(spec["model"], spec["dataset"], spec["config_files"], config_dict, spec["cmd_args"])
         if not os.path.isfile(os.path.join(spec["run_dir"], RANKS)):
             write_ranks(spec)
     return read_metrics(spec["run_dir"])
@@ -71,8 +65,8 @@ def execute(spec, device=None):
 
 def write_ranks(spec):
     """Each test user's target rank under the run's best checkpoint, as its test evaluation ranks it."""
-    from recbole_bsarec.analysis.load import load_run
     from recbole_bsarec.analysis.recommend import target_ranks
+    from recbole_bsarec.pipeline import load_run
 
     trained = load_run(os.path.join(spec["run_dir"], BEST), data_path=spec["config_dict"]["data_path"])
     ranks = target_ranks(trained)
@@ -135,7 +129,6 @@ def with_ray(specs, options, report):
 
 def ray_execute(spec, threads):
     """``execute`` inside a Ray worker: its threads, and RecBole's device keys from the GPUs Ray assigned."""
-    import torch
 
     from recbole_bsarec.search.trial import device_overrides
 

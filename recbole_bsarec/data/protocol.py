@@ -1,6 +1,7 @@
 """The reference code's protocol where it differs from RecBole's, as config switches on RecBole's own
 sequential datasets: ``train_window`` (which prefixes train) and ``eval_history_mask`` (what full-sort
-evaluation does with the items a user has already seen). properties/protocol/paper.yaml turns both on.
+evaluation does with the items a user has already seen: each evaluation split carries its ``UserHistory``).
+properties/protocol/paper.yaml turns both on.
 Every dataset, whatever the model type, reads its atomic files with the package's parser (``read_atomic``)."""
 
 import importlib
@@ -12,10 +13,10 @@ from recbole.data.interaction import Interaction
 from recbole.utils import FeatureSource, FeatureType, ModelType
 
 from recbole_bsarec.data.check import header_fields, read_atomic
+from recbole_bsarec.data.history import HISTORY_MASKS, UserHistory
 from recbole_bsarec.errors import ConfigError
 
 TRAIN_WINDOWS = ("all", "last")
-HISTORY_MASKS = ("none", "zero", "exclude")
 DEFAULTS = {"train_window": "all", "eval_history_mask": "none"}
 BASE_CLASSES = {ModelType.SEQUENTIAL: "SequentialDataset", ModelType.KNOWLEDGE: "KnowledgeBasedDataset"}
 
@@ -30,23 +31,33 @@ def check_protocol(config):
 
 
 class ProtocolDatasetMixin:
-    """Keeps each user's whole item sequence (``user_sequences``, for history masking) and, with
-    ``train_window: last``, keeps only the reference code's training samples: targets among the last
+    """Gives each evaluation split the ``history`` its users had before its target (for ``eval_history_mask``)
+    and, with ``train_window: last``, keeps only the reference code's training samples: targets among the last
     MAX_ITEM_LIST_LENGTH items before the validation target, each input cut at that window's start.
 
     The reference code also trains on the window's first item with an all-padding input; RecBole's models
     cannot take an empty sequence, so that one sample per user is left out.
     """
 
+    history = None  # the training split and the whole dataset have none
+
     def data_augmentation(self):
         self.sort(by=[self.uid_field, self.time_field], ascending=True)
         users = self.inter_feat[self.uid_field].numpy()
         items = self.inter_feat[self.iid_field].numpy()
         _, starts = np.unique(users, return_index=True)
-        self.user_sequences = dict(zip(users[starts].tolist(), np.split(items, starts[1:]), strict=True))
+        self._sequences = dict(zip(users[starts].tolist(), np.split(items, starts[1:]), strict=True))
         super().data_augmentation()
         if self.config["train_window"] == "last":
             self.keep_last_window()
+
+    def build(self):
+        """RecBole's splits; under leave-one-out, test's history is all but each user's last item, validation's all
+        but the last 2."""
+        datasets = super().build()
+        for split, offset in zip(datasets[:0:-1], (1, 2), strict=False):  # test, then validation
+            split.history = UserHistory(self._sequences, offset)
+        return datasets
 
     def keep_last_window(self):
         """Drop the training samples before the last window and cut the others' inputs at its start."""
@@ -155,23 +166,3 @@ def bound_eval_batch(config, n_items):
     ):
         getLogger().info(f"eval_batch_size {config['eval_batch_size']} -> {users} users: {n_items} items per user")
         config["eval_batch_size"] = users
-
-
-def mark_phases(valid_data, test_data):
-    """Tell evaluation which history each phase masks: validation everything before the validation
-    target (all but the last 2 items), test everything before the test target (all but the last 1)."""
-    valid_data.history_offset, test_data.history_offset = 2, 1
-
-
-def history_entries(eval_data, users):
-    """(row, item) indices of every history item of each evaluated user, for the phase ``eval_data`` is."""
-    offset = getattr(eval_data, "history_offset", None)
-    sequences = getattr(eval_data._dataset, "user_sequences", None)
-    if offset is None or sequences is None:
-        raise ConfigError(
-            "eval_history_mask needs the package's pipeline (recbole_bsarec.pipeline.run): "
-            "its datasets keep the users' histories and mark the evaluation phases"
-        )
-    histories = [sequences[user][:-offset] for user in users.tolist()]
-    rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
-    return torch.from_numpy(rows), torch.from_numpy(np.concatenate(histories))

@@ -11,6 +11,7 @@ import math
 
 import torch
 from recbole.model.sequential_recommender import fearec
+from torch import nn
 
 
 def circular_delay_sum(values, kernel):
@@ -42,12 +43,37 @@ class HybridAttention(fearec.HybridAttention):
         return circular_delay_sum(values, kernel)
 
 
+class FEABlock(fearec.FEABlock):
+    """RecBole's FEARec block, with this package's hybrid attention."""
+
+    def __init__(self, n_heads, hidden_size, intermediate_size, hidden_dropout, attn_dropout, act, eps, n, config):
+        nn.Module.__init__(self)
+        self.hybrid_attention = HybridAttention(n_heads, hidden_size, hidden_dropout, attn_dropout, eps, n, config)
+        self.feed_forward = fearec.FeedForward(hidden_size, intermediate_size, hidden_dropout, act, eps)
+
+
+class FEAEncoder(fearec.FEAEncoder):
+    """RecBole's FEARec encoder of this package's blocks (``layer_ramp``, the last block, as in RecBole's)."""
+
+    def __init__(self, n_layers, *block_args, config):
+        nn.Module.__init__(self)
+        self.n_layers = n_layers
+        self.layer = nn.ModuleList(FEABlock(*block_args, n, config) for n in range(n_layers))
+        self.layer_ramp = self.layer[-1]
+
+
 class FEARec(fearec.FEARec):
-    """RecBole's FEARec (its layers, yaml, losses, same-target sampling), with the faster delay sum. Its
-    hybrid-attention blocks are re-classed rather than rebuilt, so a seed gives RecBole's initial weights and
-    random-number stream."""
+    """RecBole's FEARec (its layers, yaml, losses, same-target sampling), with the faster delay sum. RecBole's
+    encoder is replaced by this package's, which takes its initial weights; built off the random stream, so a seed
+    gives RecBole's initial weights and random-number stream."""
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        for block in self.item_encoder.layer:
-            block.hybrid_attention.__class__ = HybridAttention
+        with torch.random.fork_rng(devices=[]):
+            encoder = FEAEncoder(
+                *(self.n_layers, self.n_heads, self.hidden_size, self.inner_size, self.hidden_dropout_prob),
+                *(self.attn_dropout_prob, self.hidden_act, self.layer_norm_eps),
+                config=config,
+            )
+        encoder.load_state_dict(self.item_encoder.state_dict())
+        self.item_encoder = encoder
