@@ -1,56 +1,17 @@
 """Command line: RecBole-style ``--key=value`` arguments in, one results table out; bad input -> exit 2."""
 
-import os
 import sys
 
-import yaml
-
-from recbole_bsarec.config import PROPERTIES
 from recbole_bsarec.errors import UsageError
-from recbole_bsarec.pipeline import run
+from recbole_bsarec.options import parse_args
+from recbole_bsarec.pipeline import run_recbole
 
-DEFAULT_MODEL = "BSARec"
-EMBEDDED_DATASET = "ml-100k"
-QUICKSTART = PROPERTIES / "quickstart.yaml"
 METRICS = (("hit", "HR"), ("ndcg", "NDCG"), ("mrr", "MRR"))
 ON_INTERRUPT = {
     "train_main": "interrupted",
     "search_main": "interrupted: continue with the same command and --resume",
     "compare_main": "interrupted: run the same command again to continue",
 }
-
-
-def parse_args(argv):
-    """Split out --model, --dataset and --config_files; the rest stay RecBole overrides.
-
-    The model and dataset come from the command line, else from the config files, else the
-    defaults: BSARec on the embedded ml-100k with ``properties/quickstart.yaml``.
-    """
-    named, config_files, overrides = {}, [], []
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if key in ("--model", "--dataset", "--config_files") and not (sep and value):
-            raise UsageError(f"argument '{arg}' needs a value: write {key}=VALUE")
-        if key == "--config_files":
-            config_files += value.split()
-        elif key in ("--model", "--dataset"):
-            named[key[2:]] = value
-        else:
-            overrides.append(arg)
-    from_files = {}
-    for file in config_files:
-        if os.path.isfile(file):
-            with open(file, encoding="utf-8") as handle:
-                try:
-                    loaded = yaml.safe_load(handle)
-                except yaml.YAMLError as err:
-                    raise UsageError(f"config file '{file}' is not valid yaml: {' '.join(str(err).split())}") from err
-            from_files.update(loaded if isinstance(loaded, dict) else {})
-    model = named.get("model") or from_files.get("model") or DEFAULT_MODEL
-    dataset = named.get("dataset") or from_files.get("dataset")
-    if dataset is None:
-        dataset, config_files = EMBEDDED_DATASET, [str(QUICKSTART), *config_files]
-    return model, dataset, config_files, overrides
 
 
 def results_table(result):
@@ -92,7 +53,7 @@ def main(argv=None):
 def train_main(argv):
     """One training + evaluation; prints the results table."""
     model, dataset, config_files, overrides = parse_args(argv)
-    result = run(model, dataset, config_file_list=config_files, cmd_args=overrides)
+    result = run_recbole(model, dataset, config_file_list=config_files, cmd_args=overrides)
     print(results_table(result))
     return 0
 
@@ -122,7 +83,7 @@ def compare_main(argv):
     """``--compare --models=A,B --datasets=D --seeds=42,1,2``: every run, then the Table-2-style table."""
     from recbole_bsarec.compare.command import compare
 
-    text, paths, failed = compare(argv, parse_args)
+    text, paths, failed = compare(argv)
     print(text)
     for label, path in paths.items():
         print(f"{label + ':':<10}{path}")

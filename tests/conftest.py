@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny synthetic dataset in RecBole's atomic format, and a working folder."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -42,25 +43,39 @@ def rule_data(workdir):
 
 def prepare(model, data_path, **overrides):
     """Config and RecBole data loaders for ``model`` on the 'rule' dataset under ``data_path``."""
-    from recbole.data import data_preparation
-    from recbole.utils import init_seed
+    from recbole_bsarec import pipeline
 
-    from recbole_bsarec.data.protocol import create_dataset, mark_phases
-    from recbole_bsarec.pipeline import build_config
-
-    config = build_config(model, "rule", [TINY], {"data_path": data_path, **overrides})
-    init_seed(config["seed"], config["reproducibility"])
-    train, valid, test = data_preparation(config, create_dataset(config))
-    mark_phases(valid, test)
+    config = pipeline.build_config(model, "rule", [TINY], {"data_path": data_path, **overrides})
+    _, train, valid, test = pipeline.prepare(config)
     return config, train, valid, test
 
 
 def make_model(model, data_path, **overrides):
     """A freshly initialised ``model`` (eval mode) and its training loader."""
+    from recbole_bsarec.pipeline import build_model
+
     config, train, _, _ = prepare(model, data_path, **overrides)
-    return config.model_class(config, train._dataset).eval(), train
+    return build_model(config, train).eval(), train
 
 
 def run_py_argv(data_path, *extra):
     """``run.py``'s command line for BSARec on the 'rule' dataset under ``data_path`` with the tiny settings."""
     return [RUN_PY, "--model=BSARec", "--dataset=rule", f"--config_files={TINY}", f"--data_path={data_path}", *extra]
+
+
+SHARED_PAPER = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "paper"
+
+
+def shared_paper_file(name):
+    """Path of the paper's ``<name>`` (e.g. "LastFM.txt") in ``<repo>/../shared/data/paper``.
+
+    A clone without that folder skips the test that needs it; with RECBOLE_BSAREC_REQUIRE_SHARED=1 (CI) the
+    test fails instead, so that CI cannot pass with these tests skipped.
+    """
+    path = SHARED_PAPER / name
+    if not path.is_file():
+        reason = f"needs ../shared/data/paper/{name} (the paper's data; CI has it): {path} not found"
+        if os.environ.get("RECBOLE_BSAREC_REQUIRE_SHARED") == "1":
+            pytest.fail(f"RECBOLE_BSAREC_REQUIRE_SHARED=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    return path

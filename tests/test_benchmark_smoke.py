@@ -1,4 +1,8 @@
-"""benchmarks/speed.py end to end on a sliver of LastFM: the table and the ratio line (no timings checked)."""
+"""The benchmarks end to end on small synthetic data: the tables and the ratio lines (no timings checked).
+
+speed.py and fearec.py read the paper's LastFM.txt; here they read a synthetic file in its format (``--shared``),
+so these tests need no ../shared folder.
+"""
 
 import json
 import re
@@ -6,12 +10,32 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY_OVERRIDES = ["hidden_size=16", "inner_size=32", "MAX_ITEM_LIST_LENGTH=10"]
 
 
-def test_speed_benchmark_prints_the_table_and_the_ratio(tmp_path):
+@pytest.fixture(scope="module")
+def paper_folder(tmp_path_factory):
+    """A folder holding a synthetic LastFM.txt in the paper's format: 300 users, 5-60 items each from 500,
+    drawn without repeats with a popularity skew (so that users share items and targets, as in LastFM)."""
+    rng = np.random.default_rng(0)
+    weights = 1.0 / (np.arange(500) + 10.0)
+    lines = []
+    for user in range(1, 301):
+        items = rng.choice(500, size=int(rng.integers(5, 61)), replace=False, p=weights / weights.sum()) + 1
+        lines.append(" ".join(map(str, [user, *items])))
+    folder = tmp_path_factory.mktemp("shared") / "data" / "paper"
+    folder.mkdir(parents=True)
+    (folder / "LastFM.txt").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_speed_benchmark_prints_the_table_and_the_ratio(tmp_path, paper_folder):
     command = [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--max-users", "60", "--epochs", "1"]
+    command += ["--shared", str(paper_folder)]
     # one thread: two would spin-wait for each other whenever other work holds a core of a 2-core machine
     command += ["--warmup", "0", "--threads", "1", "--json", str(tmp_path / "speed.json")]
     command += [arg for item in TINY_OVERRIDES for arg in ("--config", item)]
@@ -47,8 +71,9 @@ def test_scale_benchmark_prints_the_cases_and_the_ratio(tmp_path):
     assert [r["case"] for r in json.loads((tmp_path / "scale.json").read_text())] == ["len-50", "len-200"]
 
 
-def test_fearec_benchmark_prints_both_models_and_the_ratio(tmp_path):
+def test_fearec_benchmark_prints_both_models_and_the_ratio(tmp_path, paper_folder):
     command = [sys.executable, str(ROOT / "benchmarks" / "fearec.py"), "--max-users", "60", "--steps", "1"]
+    command += ["--shared", str(paper_folder)]
     command += ["--warmup", "0", "--threads", "1"]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr

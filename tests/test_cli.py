@@ -104,7 +104,7 @@ def test_installed_command_is_the_same_cli(workdir):
 @pytest.mark.parametrize(
     "argv, target, hint",
     [
-        ([], "recbole_bsarec.cli.run", "interrupted"),
+        ([], "recbole_bsarec.cli.run_recbole", "interrupted"),
         (["--compare"], "recbole_bsarec.compare.command.compare", "run the same command again to continue"),
         (["--search=space.yaml"], "recbole_bsarec.search.tuner.parse_search_args", "the same command and --resume"),
     ],
@@ -117,3 +117,46 @@ def test_ctrl_c_exits_130_with_how_to_continue(monkeypatch, capsys, argv, target
     assert main(argv) == 130
     err = capsys.readouterr().err
     assert err.strip().startswith("interrupted") and err.strip().endswith(hint)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("cpus-per-{unit}", "x", "{arg} is not a number"),
+        ("cpus-per-{unit}", "nan", "{arg} is not a number"),
+        ("gpus_per_{unit}", "-1", "{arg} must be at least 0"),
+        ("max-failures", "0.5", "{arg} is not a number"),
+        ("max-failures", "", "argument '{arg}' needs a value: write --max-failures=VALUE"),
+        ("address", "", "argument '{arg}' needs a value: write --address=VALUE"),
+        ("name", "a/b", "{arg} must name a folder inside --storage: no '/' or '\\', no leading '.'"),
+    ],
+)
+def test_search_and_compare_refuse_a_bad_option_alike(option, value, message):
+    from recbole_bsarec.compare.plan import parse_compare_args
+    from recbole_bsarec.errors import UsageError
+    from recbole_bsarec.search.tuner import parse_search_args
+
+    for parse, unit, argv in [
+        (parse_search_args, "trial", ["--search=space.yaml"]),
+        (parse_compare_args, "run", ["--compare", "--datasets=lastfm"]),
+    ]:
+        arg = f"--{option.format(unit=unit)}={value}"
+        with pytest.raises(UsageError) as caught:
+            parse([*argv, arg])
+        assert str(caught.value) == message.format(arg=arg)
+
+
+def test_search_and_compare_say_what_they_need_when_it_is_missing_or_empty():
+    from recbole_bsarec.compare.plan import parse_compare_args
+    from recbole_bsarec.errors import UsageError
+    from recbole_bsarec.search.tuner import parse_search_args
+
+    for parse, argv, message in [
+        (parse_search_args, ["--samples=2"], "--search needs the search space's yaml"),
+        (parse_search_args, ["--search="], "--search needs the search space's yaml"),
+        (parse_compare_args, ["--compare"], "--compare needs --datasets=A,B,..."),
+        (parse_compare_args, ["--compare", "--datasets="], "--compare needs --datasets=A,B,..."),
+        (parse_compare_args, ["--compare", "--datasets=,"], "--compare needs --datasets=A,B,..."),
+    ]:
+        with pytest.raises(UsageError, match=message):
+            parse(argv)

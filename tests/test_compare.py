@@ -97,9 +97,6 @@ def test_a_finished_run_whose_checkpoints_were_removed_stays_finished(rule_data,
     args = compare_args(rule_data, models="BSARec", seeds="42")
     assert main(args) == 0
     run_dir = workdir / "compare" / "rule" / "runs" / "BSARec-rule-seed42"
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    del metrics["epochs_run"], metrics["stopped_early"]  # as metrics.json was written by earlier versions
-    (run_dir / "metrics.json").write_text(json.dumps(metrics))
     for checkpoint in ("best.pth", "last.pth"):
         (run_dir / checkpoint).unlink()  # kept only the results, to save space
     assert main(args) == 0
@@ -195,22 +192,6 @@ def test_a_comparison_continues_with_its_data_elsewhere_and_refuses_other_data(r
     assert not (runs / "SASRec-rule-seed7").exists()
 
 
-def test_a_record_of_earlier_versions_is_read_and_upgraded(rule_data, workdir, capsys):
-    """compare.json written by earlier versions lists the config files' paths and the --data_path given: where
-    the files are readable and the path is the same, the comparison continues and its record now holds their
-    content; another --data_path is refused, as it was."""
-    assert main(compare_args(rule_data, models="BSARec", seeds="42")) == 0
-    record = workdir / "compare" / "rule" / "compare.json"
-    shared = json.loads(record.read_text())
-    earlier = {"config_files": [TINY], "cmd_args": shared["cmd_args"], "data_path": rule_data}
-    record.write_text(json.dumps(earlier))
-    moved = shutil.copytree(rule_data, workdir / "moved")
-    assert main(compare_args(moved, models="BSARec", seeds="42")) == 2
-    assert "was run with other data of rule" in capsys.readouterr().err
-    assert main(compare_args(rule_data, models="BSARec", seeds="42")) == 0
-    assert json.loads(record.read_text()) == shared
-
-
 def test_machine_settings_may_change_when_a_comparison_continues(rule_data, workdir):
     """Determinism, batch sizes for scoring and compilation change how a run executes, not what it trains: a
     comparison continues under them (Caser wants ``--reproducibility=False`` on a GPU), and its runs stay done."""
@@ -224,9 +205,9 @@ def test_machine_settings_may_change_when_a_comparison_continues(rule_data, work
 
 
 def test_a_run_trained_before_is_adopted_and_evaluated_as_it_was(rule_data, workdir):
-    from recbole_bsarec.pipeline import run
+    from recbole_bsarec.pipeline import run_recbole
 
-    earlier = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2, "seed": 7})
+    earlier = run_recbole("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2, "seed": 7})
     args = compare_args(rule_data, f"--adopt={earlier['checkpoint']}", "--table-only", models="BSARec", seeds="7")
     assert main(args) == 0
     run_dir = workdir / "compare" / "rule" / "runs" / "BSARec-rule-seed7"
@@ -237,9 +218,9 @@ def test_a_run_trained_before_is_adopted_and_evaluated_as_it_was(rule_data, work
 
 
 def test_a_run_with_other_settings_is_not_adopted(rule_data, workdir, capsys):
-    from recbole_bsarec.pipeline import run
+    from recbole_bsarec.pipeline import run_recbole
 
-    other = run("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2, "alpha": 0.5})
+    other = run_recbole("BSARec", "rule", [TINY], {"data_path": rule_data, "epochs": 2, "alpha": 0.5})
     assert main(compare_args(rule_data, f"--adopt={other['checkpoint']}", models="BSARec", seeds="42")) == 2
     err = capsys.readouterr().err
     assert "was trained with other settings: alpha=0.5 (here 0.9)" in err

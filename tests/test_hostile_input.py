@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 from conftest import TINY, write_rule_dataset
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from recbole_bsarec.cli import main
 from recbole_bsarec.data.paper import convert
 from recbole_bsarec.errors import UsageError
-from recbole_bsarec.pipeline import build_config, run
+from recbole_bsarec.pipeline import build_config, run_recbole
 from recbole_bsarec.settings import MAPPINGS, NAME_LISTS, PATH_KEYS, rule_for, vocabulary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,7 +79,7 @@ def test_ids_with_spaces_and_unicode_train_like_any_other(workdir):
     items = ["café", "naïve item", "ß", "日本", "a b"] + [f"élément {n}" for n in range(20)]
     rows = [f"{u}\t{items[(k + t) % len(items)]}\t{t}" for k, u in enumerate(users) for t in range(len(items))]
     (folder / "odd.inter").write_text(HEADER + "\n".join(rows) + "\n", encoding="utf-8")
-    result = run("BSARec", "odd", [TINY], {"data_path": str(workdir / "dataset"), "epochs": 1})
+    result = run_recbole("BSARec", "odd", [TINY], {"data_path": str(workdir / "dataset"), "epochs": 1})
     assert 0 <= result["test_result"]["hit@10"] <= 1
 
 
@@ -104,20 +104,60 @@ def test_importer_round_trips_any_valid_file(tmp_path_factory, sequences):
     assert read_back == sequences
 
 
+def first_bad_line(lines):
+    """The number of the first line the importer must refuse (None if every line is valid), decided here
+    independently of the importer: at least 4 integer tokens, all positive, the user not seen before."""
+    users = set()
+    for number, line in enumerate(lines, 1):
+        try:
+            ids = [int(token) for token in line.split()]
+        except ValueError:
+            return number
+        if len(ids) < 4 or min(ids) <= 0 or ids[0] in users:
+            return number
+        users.add(ids[0])
+    return None
+
+
+# garbage, or a line of integers that may be valid or nearly (too short, zero or negative ids, a repeated user)
+GARBAGE_LINE = st.one_of(
+    st.text(max_size=30), st.lists(st.integers(-1, 30), max_size=5).map(lambda ids: " ".join(map(str, ids)))
+)
+
+
+@st.composite
+def paper_lines(draw):
+    """A valid file's lines (distinct users, 3-8 items, space or tab separated), then up to 2 lines replaced by
+    garbage, by a copy of a line (a repeated user) or by a line cut to 0-3 tokens (too few items)."""
+    users = draw(st.lists(st.integers(1, 30), min_size=1, max_size=6, unique=True))
+    separator = draw(st.sampled_from([" ", "\t", "  "]))
+    lines = [separator.join(map(str, [u, *draw(st.lists(st.integers(1, 30), min_size=3, max_size=8))])) for u in users]
+    for _ in range(draw(st.integers(0, 2))):
+        cut = st.tuples(st.sampled_from(lines), st.integers(0, 3)).map(lambda cut: " ".join(cut[0].split()[: cut[1]]))
+        lines[draw(st.integers(0, len(lines) - 1))] = draw(st.one_of(GARBAGE_LINE, st.sampled_from(lines), cut))
+    return lines
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.text(max_size=30), min_size=1, max_size=6))
+@given(paper_lines())
 def test_importer_refuses_garbage_with_a_line_number_and_writes_nothing(tmp_path_factory, lines):
     folder = tmp_path_factory.mktemp("garbage")
     txt = folder / "Data.txt"
     txt.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    try:
+    file_lines = txt.read_text(encoding="utf-8").splitlines()  # as the importer reads them
+    bad = first_bad_line(file_lines)
+    if bad is None:  # every line valid: the atomic file holds exactly those lines, position as timestamp
         inter = convert(txt, folder / "dataset")
-    except UsageError as err:
-        assert "\n" not in str(err) and str(txt) in str(err) and ", line " in str(err)
-        assert not (folder / "dataset").exists() or not any((folder / "dataset").iterdir())
-    else:  # the rare valid draw: every item of every line is one row of the atomic file
-        rows = [line.split() for line in txt.read_text(encoding="utf-8").splitlines()]
-        assert len(Path(inter).read_text().splitlines()) == 1 + sum(len(row) - 1 for row in rows)
+        rows = Path(inter).read_text().splitlines()
+        assert rows[0] == HEADER.strip()
+        ids = [[int(token) for token in line.split()] for line in file_lines]
+        assert rows[1:] == [f"{line[0]}\t{item}\t{step}" for line in ids for step, item in enumerate(line[1:])]
+    else:  # refused in one line naming the file and its first bad line, and nothing written
+        with pytest.raises(UsageError) as refused:
+            convert(txt, folder / "dataset")
+        message = str(refused.value)
+        assert "\n" not in message and message.startswith(f"{txt}, line {bad} ")
+        assert not (folder / "dataset").exists()
 
 
 NUMBERS = st.one_of(
@@ -125,15 +165,25 @@ NUMBERS = st.one_of(
 )
 
 
+def is_number(value, kind):
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(alpha=NUMBERS, c=NUMBERS, n_heads=NUMBERS, dropout=NUMBERS)
+@example(alpha=0.7, c=3, n_heads=2, dropout=0.5)  # valid: must build (a validator refusing everything fails here)
+@example(alpha=1.5, c=3, n_heads=2, dropout=0.5)
 def test_any_hyperparameter_values_build_or_fail_with_one_clear_line(tmp_path_factory, alpha, c, n_heads, dropout):
     data = write_rule_dataset(tmp_path_factory.mktemp("data"))
     values = {"alpha": alpha, "c": c, "n_heads": n_heads, "hidden_dropout_prob": dropout}
+    # plainly valid for hidden_size 16 and MAX_ITEM_LIST_LENGTH 10 (tiny.yaml): such values must build
+    valid = is_number(alpha, float) and 0 <= alpha <= 1 and is_number(c, int) and 1 <= c <= 3
+    valid = valid and is_number(n_heads, int) and n_heads in (1, 2, 4, 8, 16)
+    valid = valid and is_number(dropout, float) and 0 <= dropout < 1
     try:
         config = build_config("BSARec", "rule", [TINY], {"data_path": data, **values})
     except UsageError as err:
-        assert "\n" not in str(err)
+        assert "\n" not in str(err) and not valid, err
         return
     assert 0 <= config["alpha"] <= 1 and not math.isnan(config["alpha"])
     assert isinstance(config["c"], int) and config["c"] >= 1

@@ -1,10 +1,9 @@
 """The paper's .txt datasets as RecBole atomic files: content, loading, leave-one-out targets, bad input."""
 
 import os
-from pathlib import Path
 
 import pytest
-from conftest import TINY
+from conftest import TINY, shared_paper_file
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_seed
 
@@ -13,7 +12,6 @@ from recbole_bsarec.data.__main__ import main
 from recbole_bsarec.errors import DatasetError
 from recbole_bsarec.pipeline import build_config
 
-PAPER_DATA = Path(__file__).parents[1].parent / "shared" / "data" / "paper"
 LINES = {7: [5, 6, 7, 8], 2: [8, 9, 10], 3: [5, 9, 10, 11, 12]}
 
 
@@ -97,7 +95,7 @@ def test_malformed_input_is_one_line_exit_2_and_leaves_no_folder(tmp_path, capsy
 
 
 def test_paper_lastfm_imports_with_its_published_counts(workdir):
-    inter_file = paper.convert(PAPER_DATA / "LastFM.txt", workdir / "dataset")
+    inter_file = paper.convert(shared_paper_file("LastFM.txt"), workdir / "dataset")
     assert inter_file == workdir / "dataset" / "lastfm" / "lastfm.inter"
     config = build_config("BSARec", "lastfm", [TINY], {"data_path": str(workdir / "dataset")})
     data = create_dataset(config)

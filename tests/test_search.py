@@ -14,11 +14,12 @@ import yaml
 from conftest import TINY, run_py_argv
 from ray.tune.search import Searcher
 
-from recbole_bsarec.cli import main, parse_args
+from recbole_bsarec.cli import main
 from recbole_bsarec.errors import UsageError
+from recbole_bsarec.options import parse_args
 from recbole_bsarec.pipeline import build_config
 from recbole_bsarec.search.distinct import DistinctHyperOptSearch
-from recbole_bsarec.search.tuner import DEFAULTS, parse_search_args, plan, search
+from recbole_bsarec.search.tuner import parse_search_args, plan, search
 
 
 def write_space(folder, text):
@@ -28,7 +29,7 @@ def write_space(folder, text):
 
 
 def options(**changes):
-    return {**DEFAULTS, **changes}
+    return {**parse_search_args(["--search=space.yaml"])[1], **changes}
 
 
 def read_rows(folder):

@@ -2,8 +2,10 @@
 
 import sys
 
-from recbole_bsarec.analysis import SUBCOMMANDS
+from recbole_bsarec.analysis import recommend, representations, sensitivity
 from recbole_bsarec.errors import ArgumentParser, UsageError
+
+SUBCOMMANDS = [representations, recommend, sensitivity]
 
 
 def main(argv=None):

@@ -9,9 +9,9 @@ from collections import defaultdict
 
 from recbole_bsarec.analysis.output import check_folder_option, figure, outputs, save_figure
 from recbole_bsarec.atomic import write_csv, write_text
-from recbole_bsarec.cli import parse_args
 from recbole_bsarec.errors import UsageError
-from recbole_bsarec.pipeline import run
+from recbole_bsarec.options import parse_args
+from recbole_bsarec.pipeline import run_recbole
 
 METRICS = ["hit@10", "ndcg@10", "hit@20", "ndcg@20"]
 VARIANTS = [
@@ -78,7 +78,7 @@ def train(model, dataset, config_files, overrides, settings):
     fixed = sorted(set(settings) & {arg[2:].partition("=")[0] for arg in overrides})
     if fixed:
         raise UsageError(f"--{fixed[0]} is both varied by this command and fixed on the command line: drop it")
-    result = run(model, dataset, config_files, {**settings, "show_progress": False}, overrides)
+    result = run_recbole(model, dataset, config_files, {**settings, "show_progress": False}, overrides)
     return {**settings, **{f"test_{m}": result["test_result"][m] for m in METRICS}, "log": result["log_file"]}
 
 

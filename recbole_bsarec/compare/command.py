@@ -7,11 +7,11 @@ from recbole_bsarec.compare.adopt import adopt, plan_adoptions
 from recbole_bsarec.compare.plan import check_folder, parse_compare_args, plan
 from recbole_bsarec.compare.runner import RANKS, execute_all, needs_training, write_ranks
 from recbole_bsarec.compare.table import write_table
+from recbole_bsarec.options import parse_args
 
 
-def compare(argv, parse_args):
-    """Run (or continue) a comparison; returns (markdown table, output paths, failed run folders).
-    ``parse_args`` is the CLI's splitter of --model/--dataset/--config_files from the RecBole overrides."""
+def compare(argv):
+    """Run (or continue) a comparison; returns (markdown table, output paths, failed run folders)."""
     options, rest = parse_compare_args(argv)
     _, _, config_files, overrides = parse_args([f"--dataset={options['datasets'][0]}", *rest])
     spec = plan(options, config_files, overrides)

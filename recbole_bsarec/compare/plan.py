@@ -8,31 +8,32 @@ import yaml
 
 from recbole_bsarec.atomic import remove_partial, write_text
 from recbole_bsarec.checkpoint import NOT_COMPARED
-from recbole_bsarec.config import packaged
-from recbole_bsarec.data.source import ensure_dataset, fingerprint
+from recbole_bsarec.data.source import fingerprint
 from recbole_bsarec.errors import ConfigError, UsageError
+from recbole_bsarec.options import (
+    FLAG,
+    Option,
+    dataset_parent,
+    parse_options,
+    portable_inputs,
+    ray_options,
+    storage_options,
+)
 from recbole_bsarec.pipeline import build_config
-from recbole_bsarec.rundir import check_storage_name
 from recbole_bsarec.settings import RULES
 
-DEFAULTS = {
-    "models": "BSARec,SASRec",
-    "datasets": None,
-    "seeds": "42,1,2",
-    "target": "BSARec",
-    "name": None,
-    "storage": "compare",
-    "jobs": 1,
-    "cpus_per_run": 1.0,
-    "gpus_per_run": 0.0,
-    "address": None,
-    "max_failures": 1,
-    "paper": False,
-    "table_only": False,
-    "adopt": None,
+OPTIONS = {
+    "compare": FLAG,
+    "models": Option("BSARec,SASRec"),
+    "datasets": Option(required="--compare needs --datasets=A,B,...: e.g. --datasets=lastfm"),
+    "seeds": Option("42,1,2"),
+    "target": Option("BSARec"),
+    **storage_options("compare"),
+    **ray_options("run", jobs=1),
+    "paper": FLAG,
+    "table_only": FLAG,
+    "adopt": Option(),
 }
-FLAGS = ("paper", "table_only")
-NUMBERS = {"jobs": int, "cpus_per_run": float, "gpus_per_run": float, "max_failures": int}
 # the config files and the data are compared by what they hold, not where they are: a comparison moved to another
 # machine or checkout (a GPU, a cluster) continues there, while an edited yaml or data file is refused
 SAME_ON_RERUN = ("config_files", "cmd_args")
@@ -41,24 +42,11 @@ SAME_ON_RERUN = ("config_files", "cmd_args")
 def parse_compare_args(argv):
     """Split the compare options (``--models=A,B``, ``--seeds=42,1,2``, ``--jobs=2``, ``--paper``...) from the
     RecBole arguments shared by every run; returns (options, the other arguments)."""
-    options, rest = dict(DEFAULTS), []
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        name = key[2:].replace("-", "_")
-        if key == "--compare":
-            continue
-        if name in FLAGS and not sep:
-            options[name] = True
-        elif key.startswith("--") and name in DEFAULTS and name not in FLAGS:
-            if not (sep and value):
-                raise UsageError(f"argument '{arg}' needs a value: write {key}=VALUE")
-            options[name] = convert(key, name, value)
-        else:
-            rest.append(arg)
+    options, rest = parse_options(argv, OPTIONS)
     for key in ("models", "datasets", "seeds"):
+        options[key] = [part for part in options[key].split(",") if part]
         if not options[key]:
             raise UsageError(f"--compare needs --{key}=A,B,...: e.g. --datasets=lastfm")
-        options[key] = [part for part in str(options[key]).split(",") if part]
     try:
         options["seeds"] = [int(seed) for seed in options["seeds"]]
     except ValueError as err:
@@ -75,30 +63,10 @@ def parse_compare_args(argv):
     return options, rest
 
 
-def convert(key, name, value):
-    """``value`` of option ``key`` as its type; a wrong one is a UsageError naming the option."""
-    if name == "name":
-        check_storage_name(key, value)
-    if name not in NUMBERS:
-        return value
-    try:
-        number = NUMBERS[name](value)
-    except ValueError as err:
-        raise UsageError(f"{key}={value} is not a number") from err
-    low = 0 if name in ("gpus_per_run", "max_failures") else 0.01 if name == "cpus_per_run" else 1
-    if number < low:
-        raise UsageError(f"{key}={value} must be at least {low}")
-    return number
-
-
 def plan(options, config_files, cmd_args, config_dict=None):
     """Every run of the comparison, with each model's configuration on each dataset built (and its dataset
     found) before anything trains; paths become absolute, as runs may execute elsewhere (Ray workers)."""
-    config_files = [os.path.abspath(packaged(file)) for file in config_files]
-    config_dict = dict(config_dict or {})
-    for arg in [a for a in cmd_args if a.startswith("--data_path=")]:
-        config_dict["data_path"] = arg.partition("=")[2]
-    cmd_args = [arg for arg in cmd_args if not arg.startswith("--data_path=")]
+    config_files, cmd_args, config_dict = portable_inputs(config_files, cmd_args, config_dict)
     runs, data_paths, data = [], {}, {}
     for dataset in options["datasets"]:
         for model in options["models"]:
@@ -106,8 +74,7 @@ def plan(options, config_files, cmd_args, config_dict=None):
                 config = build_config(model, dataset, config_files, config_dict, cmd_args)
             except ConfigError as err:
                 raise UsageError(f"{model} on {dataset}: {err}") from err
-            ensure_dataset(config)
-            data_paths[dataset] = os.path.dirname(os.path.abspath(config["data_path"]))
+            data_paths[dataset] = dataset_parent(config)
             data[dataset] = data.get(dataset) or fingerprint(config["data_path"], dataset)
             for seed in options["seeds"]:
                 runs.append(
@@ -130,7 +97,7 @@ def plan(options, config_files, cmd_args, config_dict=None):
         "cmd_args": [arg for arg in cmd_args if arg.partition("=")[0][2:] not in {"epochs", *NOT_COMPARED}],
         "data": data,
     }
-    return {"name": name, "folder": folder, "runs": runs, "shared": shared, "data_path": config_dict.get("data_path")}
+    return {"name": name, "folder": folder, "runs": runs, "shared": shared}
 
 
 def check_folder(spec):
@@ -145,10 +112,8 @@ def check_folder(spec):
     if os.path.exists(record):
         with open(record, encoding="utf-8") as handle:
             saved = json.load(handle)
-        earlier = {key: saved.get(key) for key in SAME_ON_RERUN}
-        earlier["config_files"] = [file_content(e) if isinstance(e, str) else e for e in earlier["config_files"] or []]
-        changed = [key for key in SAME_ON_RERUN if shared[key] != earlier[key]]
-        recorded = recorded_data(saved, spec)
+        changed = [key for key in SAME_ON_RERUN if shared[key] != saved.get(key)]
+        recorded = saved.get("data") or dict.fromkeys(shared["data"])  # a record without digests matches no data
         changed += [f"data of {name}" for name, now in shared["data"].items() if recorded.get(name, now) != now]
         if changed:
             raise UsageError(
@@ -160,21 +125,7 @@ def check_folder(spec):
         write_text(record, json.dumps(shared, indent=1) + "\n")
 
 
-def recorded_data(saved, spec):
-    """The data a record holds, per dataset. Records of earlier versions hold the --data_path given instead: the
-    same path stands for this call's data, another for data that matches nothing."""
-    if "data" in saved:
-        return saved["data"]
-    same = saved.get("data_path") == spec["data_path"]
-    return {name: digests if same else None for name, digests in spec["shared"]["data"].items()}
-
-
 def file_content(path):
-    """What a config file holds, as compare.json records it: its name and parsed yaml. A record written by
-    earlier versions holds paths; one not on this machine has no content and so matches nothing."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            content = yaml.safe_load(handle) or {}
-    except OSError:
-        content = None
-    return {"file": os.path.basename(path), "yaml": content}
+    """What a config file holds, as compare.json records it: its name and parsed yaml."""
+    with open(path, encoding="utf-8") as handle:
+        return {"file": os.path.basename(path), "yaml": yaml.safe_load(handle) or {}}

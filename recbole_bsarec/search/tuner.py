@@ -5,81 +5,41 @@ it again, its recorded trials answering from their records (see ``search``)."""
 import json
 import os
 
-from recbole_bsarec.config import packaged
-from recbole_bsarec.data.source import ensure_dataset
 from recbole_bsarec.errors import ConfigError, UsageError
+from recbole_bsarec.options import (
+    FLAG,
+    Option,
+    dataset_parent,
+    number,
+    one_of,
+    parse_options,
+    portable_inputs,
+    ray_options,
+    storage_options,
+)
 from recbole_bsarec.pipeline import build_config
-from recbole_bsarec.rundir import check_storage_name
 from recbole_bsarec.search.space import corners, load_space, param_space
 
-DEFAULTS = {
-    "samples": None,
-    "algo": "hyperopt",
-    "scheduler": "asha",
-    "grace_period": None,
-    "reduction_factor": 2,
-    "initial_points": None,
-    "cpus_per_trial": 1.0,
-    "gpus_per_trial": 0.0,
-    "address": None,
-    "max_failures": 1,
-    "max_concurrent": None,
-    "name": None,
-    "storage": "searches",
-    "resume": False,
+OPTIONS = {
+    "search": Option(required="--search needs the search space's yaml: --search=properties/search/bsarec.yaml"),
+    "samples": Option(None, number(int, 1)),
+    "algo": Option("hyperopt", one_of("hyperopt", "grid")),
+    "scheduler": Option("asha", one_of("asha", "none")),
+    "grace_period": Option(None, number(int, 1)),
+    "reduction_factor": Option(2, number(float, 1)),
+    "initial_points": Option(None, number(int, 1)),
+    **ray_options("trial", max_concurrent=None),
+    **storage_options("searches"),
+    "resume": FLAG,
 }
-NUMBERS = {
-    "samples": int,
-    "grace_period": int,
-    "reduction_factor": float,
-    "initial_points": int,
-    "cpus_per_trial": float,
-    "gpus_per_trial": float,
-    "max_failures": int,
-    "max_concurrent": int,
-}
-CHOICES = {"algo": ("hyperopt", "grid"), "scheduler": ("asha", "none")}
 RAY_SETS = ("gpu_id", "use_gpu", "data_path", "config_files")
 
 
 def parse_search_args(argv):
     """Split ``--search=FILE`` and the search options (``--samples=8``, ``--gpus-per-trial=0.5``, ``--resume``...)
     from the RecBole arguments; returns (space file, options, the other arguments)."""
-    options, rest, space_file = dict(DEFAULTS), [], None
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        name = key[2:].replace("-", "_")
-        if key == "--search":
-            space_file = value
-        elif key == "--resume" and not sep:
-            options["resume"] = True
-        elif key.startswith("--") and name in DEFAULTS and name != "resume":
-            if not (sep and value):
-                raise UsageError(f"argument '{arg}' needs a value: write {key}=VALUE")
-            options[name] = convert(key, name, value)
-        else:
-            rest.append(arg)
-    if not space_file:
-        raise UsageError("--search needs the search space's yaml: --search=properties/search/bsarec.yaml")
-    return space_file, options, rest
-
-
-def convert(key, name, value):
-    """``value`` of option ``key`` as its type; a wrong one is a UsageError naming the option."""
-    if name in NUMBERS:
-        try:
-            number = NUMBERS[name](value)
-        except ValueError as err:
-            raise UsageError(f"{key}={value} is not a number") from err
-        low = 0 if name in ("gpus_per_trial", "max_failures") else 1 if name != "cpus_per_trial" else 0.01
-        if number < low:
-            raise UsageError(f"{key}={value} must be at least {low}")
-        return number
-    if name in CHOICES and value not in CHOICES[name]:
-        raise UsageError(f"{key}={value} is unknown: use one of {', '.join(CHOICES[name])}")
-    if name == "name":
-        check_storage_name(key, value)
-    return value
+    options, rest = parse_options(argv, OPTIONS)
+    return options.pop("search"), options, rest
 
 
 def plan(model, dataset, config_files, cmd_args, space_file, options, config_dict=None):
@@ -105,15 +65,9 @@ def checked_plan(model, dataset, config_files, cmd_args, space_file, options, co
         if key in ("gpu_id", "use_gpu"):
             raise UsageError(f"--{key} is set per trial from Ray's assignment in a search: use --gpus-per-trial")
     space = load_space(space_file)
-    config_files = [os.path.abspath(packaged(file)) for file in config_files]
-    data_args = [arg for arg in cmd_args if arg.startswith("--data_path=")]
-    cmd_args = [arg for arg in cmd_args if not arg.startswith("--data_path=")]
-    config_dict = dict(config_dict or {})
-    if data_args:
-        config_dict["data_path"] = data_args[-1].partition("=")[2]
+    config_files, cmd_args, config_dict = portable_inputs(config_files, cmd_args, config_dict)
     config = build_config(model, dataset, config_files, config_dict, cmd_args)
-    config_dict["data_path"] = os.path.dirname(os.path.abspath(config["data_path"]))
-    ensure_dataset(config)
+    config_dict["data_path"] = dataset_parent(config)
     fixed = sorted(set(space) & {arg[2:].partition("=")[0] for arg in cmd_args})
     if fixed:
         raise UsageError(f"{', '.join(fixed)} is both searched and fixed by --{fixed[0]}=...: drop one of them")
@@ -180,8 +134,7 @@ def check_resume(spec, resume):
     if resume and os.path.exists(saved_file):
         with open(saved_file, encoding="utf-8") as handle:
             saved = json.load(handle)
-        # a key missing from the file predates its recording there: its value then is not known
-        changed = [key for key in SAME_ON_RESUME if key in saved and json.loads(json.dumps(spec[key])) != saved[key]]
+        changed = [key for key in SAME_ON_RESUME if json.loads(json.dumps(spec[key])) != saved.get(key)]
         if changed:
             raise UsageError(
                 f"--resume: '{spec['folder']}' was started with other {', '.join(changed)}; "
