@@ -138,10 +138,10 @@ def load_run(path, data_path=None, overrides=None, use_gpu=False, model_type=Non
     config = build_config(saved["model"], saved["dataset"], None, settings)
     check_same_data(path, state, config)
     dataset, train_data, valid_data, test_data = prepare(config)
-    model = config.model_class(config, train_data._dataset)
+    model = build_model(config, train_data)
     check_fits(path, saved, model, state["state_dict"], train_data._dataset)
     model.load_state_dict(state["state_dict"])
-    model.to(config["device"]).eval()
+    model.eval()
     return TrainedRun(config, model, dataset, train_data, valid_data, test_data, state)
 
 
