@@ -209,7 +209,7 @@ def test_fearec_delay_sum_is_recboles_loop(phase):
         torch.testing.assert_close(ours, theirs)
 
 
-def test_fearec_is_recboles_with_the_same_seed(rule_data):
+def test_fearec_is_recboles_with_the_same_seed(rule_data, capsys):
     """Same initial weights, loss, gradients and scores as RecBole's FEARec: only the delay sum is rewritten.
     (Without ``fredom``: its |.| has a kink at 0, where float rounding can flip a gradient's sign.)"""
     from recbole.model.sequential_recommender.fearec import FEARec as RecBoleFEARec
@@ -220,12 +220,15 @@ def test_fearec_is_recboles_with_the_same_seed(rule_data):
 
     config, train, _, _ = prepare("FEARec", rule_data, topk_factor=4, fredom=False)
     assert config.model_class is FEARec
-    models, draws = [], []
+    models, draws, printed = [], [], []
     for cls in (RecBoleFEARec, FEARec):
         init_seed(config["seed"], True)
+        capsys.readouterr()
         models.append(cls(config, train._dataset))
         draws.append(torch.rand(3))  # the random stream after building the model
+        printed.append(capsys.readouterr().out)  # RecBole's blocks print their global_ratio check
     theirs, ours = models
+    assert printed[0] and printed[1] == printed[0]
     assert all(isinstance(block, fearec.FEABlock) for block in ours.item_encoder.layer)
     assert torch.equal(draws[0], draws[1])
     for (name, a), (_, b) in zip(theirs.state_dict().items(), ours.state_dict().items(), strict=True):

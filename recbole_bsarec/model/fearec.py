@@ -7,6 +7,8 @@ it is one ``bmm`` with a circulant matrix: the same values to float rounding (te
 ``benchmarks/fearec.py`` measures the step against RecBole's.
 """
 
+import contextlib
+import io
 import math
 
 import torch
@@ -64,12 +66,12 @@ class FEAEncoder(fearec.FEAEncoder):
 
 class FEARec(fearec.FEARec):
     """RecBole's FEARec (its layers, yaml, losses, same-target sampling), with the faster delay sum. RecBole's
-    encoder is replaced by this package's, which takes its initial weights; built off the random stream, so a seed
-    gives RecBole's initial weights and random-number stream."""
+    encoder is replaced by this package's, which takes its initial weights; built off the random stream (and without
+    repeating what RecBole's blocks print), so a seed gives RecBole's initial weights and random-number stream."""
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), contextlib.redirect_stdout(io.StringIO()):  # printed once already
             encoder = FEAEncoder(
                 *(self.n_layers, self.n_heads, self.hidden_size, self.inner_size, self.hidden_dropout_prob),
                 *(self.attn_dropout_prob, self.hidden_act, self.layer_norm_eps),
