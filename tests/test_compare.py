@@ -11,7 +11,7 @@ import pytest
 from conftest import TINY
 
 from recbole_bsarec.cli import main
-from recbole_bsarec.compare.table import paired_test, per_user_ndcg
+from recbole_bsarec.compare.table import baseline_tests, holm, mean_interval, paired_test, per_user_ndcg
 
 
 def compare_args(data_path, *extra, models="BSARec,SASRec", seeds="42,7"):
@@ -52,7 +52,8 @@ def test_compare_runs_every_model_and_seed_and_writes_the_table(rule_data, workd
     assert 0 <= float(test["wilcoxon_p"]) <= 1 and int(test["users"]) == 150
     text = (folder / "table.md").read_text()
     assert "| metric | BSARec | SASRec | Improv. (BSARec vs best baseline) |" in text
-    assert "Wilcoxon signed-rank p" in text and text in out
+    assert "| baseline | seeds | users (differ) | BSARec | baseline | difference | Wilcoxon p (Holm) |" in text
+    assert "| SASRec | 2 | 150 (" in text and text in out
     metric_rows = [line for line in text.splitlines() if line.startswith(("| HR@", "| NDCG@"))]
     assert len(metric_rows) == 6 and all("**" in line for line in metric_rows)  # the best (ties: all) marked
 
@@ -124,6 +125,47 @@ def test_paired_test_of_identical_and_of_better_rankings(tmp_path):
     better = paired_test([ranks("good", [1] * 40)], [ranks("bad", [2, 30] * 20)])
     assert better["target_mean"] == 1.0 and better["baseline_mean"] == pytest.approx((1 / math.log2(3)) / 2)
     assert better["wilcoxon_p"] < 1e-6 and better["users"] == 40
+    assert better["difference"] == pytest.approx(1 - 1 / math.log2(3) / 2)
+    assert better["difference_low"] < better["difference"] < better["difference_high"]
+
+
+def test_holm_adjusts_as_computed_by_hand():
+    # sorted 0.01, 0.03, 0.04, 0.5 times 4, 3, 2, 1 = 0.04, 0.09, 0.08 -> 0.09 (monotone), 0.5
+    assert holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    assert holm([0.3, 0.6]) == pytest.approx([0.6, 0.6]) and holm([0.9, 0.8]) == pytest.approx([1.0, 1.0])
+
+
+def test_bootstrap_interval_of_a_mean_has_the_width_theory_gives():
+    assert mean_interval([0.5] * 30) == (0.5, 0.5)
+    values = np.random.default_rng(1).integers(0, 2, 400).astype(float)  # sd of the mean 0.5 / 20 = 0.025
+    low, high = mean_interval(values)
+    assert low < values.mean() < high and 0.08 < high - low < 0.115  # 2 x 1.96 x 0.025 = 0.098
+    assert mean_interval(values) == (low, high)  # seeded: a rebuilt table shows the same interval
+
+
+def test_only_the_differences_that_survive_holm_are_marked(tmp_path):
+    def ranks(name, values):
+        path = tmp_path / f"{name}.csv"
+        path.write_text("user,length,rank\n" + "".join(f"u{i},5,{r}\n" for i, r in enumerate(values)))
+        return [path]
+
+    target = ranks("target", [1] * 60)
+    baselines = {
+        "Worse": ranks("worse", [3, 4] * 30),  # every user lower: p tiny, survives
+        "Close": ranks("close", [1] * 57 + [2] * 3),  # three users lower: not enough
+        "Same": ranks("same", [1] * 60),
+    }
+    tests = {test["baseline"]: test for test in baseline_tests(target, baselines)}
+    assert [tests[name]["survives"] for name in ("Worse", "Close", "Same")] == [True, False, False]
+    close = tests["Close"]
+    assert close["wilcoxon_holm"] == pytest.approx(min(1.0, 2 * close["wilcoxon_p"]))  # the 2nd smallest of 3
+    assert tests["Worse"]["wilcoxon_holm"] == pytest.approx(3 * tests["Worse"]["wilcoxon_p"])
+    assert tests["Same"]["wilcoxon_p"] == 1.0 and tests["Same"]["wilcoxon_holm"] == 1.0
+    gain = 1 - (1 / math.log2(4) + 1 / math.log2(5)) / 2  # NDCG@10 at rank 1 minus the mean at ranks 3 and 4
+    worse = tests["Worse"]
+    assert worse["difference"] == pytest.approx(gain)
+    assert worse["difference_low"] < worse["difference"] < worse["difference_high"]
+    assert (tests["Same"]["difference_low"], tests["Same"]["difference_high"]) == (0.0, 0.0)
 
 
 BAD = [

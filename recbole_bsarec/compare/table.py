@@ -1,7 +1,7 @@
 """A comparison's table, as the paper's Table 2: per dataset and metric, each model's mean and standard
-deviation over its finished seeds, the best marked, the target model's improvement over the best baseline,
-and a paired test over test users of per-user NDCG@10 (each user's mean over seeds), target against the
-baseline with the best mean NDCG@10. Optionally the paper's numbers beside them."""
+deviation over its finished seeds, the best marked, the target model's improvement over the best baseline;
+then paired tests over test users of per-user NDCG@10 (each user's mean over seeds), the target against every
+baseline, Holm-corrected across the baselines, with bootstrap 95% intervals. Optionally the paper's numbers."""
 
 import csv
 import math
@@ -19,6 +19,9 @@ from recbole_bsarec.rundir import read_metrics
 METRICS = ["hit@5", "hit@10", "hit@20", "ndcg@5", "ndcg@10", "ndcg@20"]
 LABELS = {"hit": "HR", "ndcg": "NDCG"}
 TEST_METRIC, TEST_K = "ndcg@10", 10
+ALPHA = 0.05  # the family-wise error rate the Holm correction holds across a dataset's baselines
+# percentile intervals over users, seeded: a table rebuilt from the same ranks shows the same intervals
+BOOTSTRAP = {"confidence_level": 0.95, "n_resamples": 9999, "method": "percentile", "batch": 500}
 PAPER = PROPERTIES / "paper" / "table2.yaml"
 
 
@@ -77,9 +80,31 @@ def per_user_ndcg(rank_files, k=TEST_K):
     return {user: float(np.mean(values)) for user, values in totals.items()}
 
 
+def mean_interval(values):
+    """The bootstrap 95% interval of the mean of ``values`` (resampled with a fixed seed); a constant's is itself."""
+    values = np.asarray(values, dtype=float)
+    if len(values) == 0:
+        return math.nan, math.nan
+    if np.all(values == values[0]):
+        return float(values[0]), float(values[0])
+    result = stats.bootstrap((values,), np.mean, rng=np.random.default_rng(0), **BOOTSTRAP)
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def holm(pvalues):
+    """Holm's step-down adjustment of ``pvalues``: the k-th smallest times (m - k + 1), made monotone, at most 1."""
+    pvalues = np.asarray(pvalues, dtype=float)
+    order = np.argsort(pvalues)
+    steps = np.maximum.accumulate(pvalues[order] * (len(pvalues) - np.arange(len(pvalues))))
+    adjusted = np.empty_like(pvalues)
+    adjusted[order] = np.minimum(steps, 1.0)
+    return adjusted.tolist()
+
+
 def paired_test(target_files, baseline_files):
     """Per-user NDCG@10 of target against baseline over their common users: Wilcoxon signed-rank and paired t
-    (two-sided). Users whose two values are equal carry no sign; the Wilcoxon test drops them, as usual."""
+    (two-sided), and bootstrap intervals of both means and of the mean difference. Users whose two values are
+    equal carry no sign; the Wilcoxon test drops them, as usual."""
     first, second = per_user_ndcg(target_files), per_user_ndcg(baseline_files)
     users = sorted(set(first) & set(second))
     a = np.array([first[u] for u in users])
@@ -87,34 +112,49 @@ def paired_test(target_files, baseline_files):
     differ = int(np.sum(a != b))
     wilcoxon = stats.wilcoxon(a, b).pvalue if differ else 1.0
     ttest = stats.ttest_rel(a, b).pvalue if differ > 1 else 1.0
+    intervals = {
+        name: mean_interval(values) for name, values in (("target", a), ("baseline", b), ("difference", a - b))
+    }
     return {
         "users": len(users),
         "users_differing": differ,
         "target_mean": float(a.mean()) if len(a) else math.nan,
         "baseline_mean": float(b.mean()) if len(b) else math.nan,
+        "difference": float((a - b).mean()) if len(a) else math.nan,
+        **{f"{name}_{end}": bound[i] for name, bound in intervals.items() for i, end in enumerate(("low", "high"))},
         "wilcoxon_p": float(wilcoxon),
         "ttest_p": float(ttest),
     }
 
 
+def baseline_tests(target_files, baseline_files):
+    """The target against each baseline (``{model: rank files}``), each test's p-values Holm-corrected across the
+    baselines; ``survives``: both corrected p-values below ALPHA."""
+    tests = [{"baseline": model, **paired_test(target_files, files)} for model, files in baseline_files.items()]
+    for name in ("wilcoxon", "ttest"):
+        for test, adjusted in zip(tests, holm([test[f"{name}_p"] for test in tests]), strict=True):
+            test[f"{name}_holm"] = adjusted
+    for test in tests:
+        test["survives"] = test["wilcoxon_holm"] < ALPHA and test["ttest_holm"] < ALPHA
+    return tests
+
+
 def significance_rows(rows, ranks, target):
-    """Per dataset: the target against the baseline with the best mean test NDCG@10, on the users' NDCG@10."""
+    """Per dataset: the target against every baseline with finished runs, on the users' NDCG@10 (Holm-corrected)."""
     out = []
     for dataset in dict.fromkeys(row["dataset"] for row in rows):
         scored = [
-            row
+            row["model"]
             for row in rows
             if row["dataset"] == dataset and row["metric"] == TEST_METRIC and not math.isnan(row["mean"])
         ]
-        baselines = [row for row in scored if row["model"] != target]
-        if not baselines or not any(row["model"] == target for row in scored):
+        baselines = {model: list(ranks[(dataset, model)].values()) for model in scored if model != target}
+        if not baselines or target not in scored:
             continue
-        best = max(baselines, key=lambda row: row["mean"])["model"]
         target_files = list(ranks[(dataset, target)].values())
-        baseline_files = list(ranks[(dataset, best)].values())
-        out.append(
-            {"dataset": dataset, "target": target, "baseline": best, **paired_test(target_files, baseline_files)}
-        )
+        for test in baseline_tests(target_files, baselines):
+            seeds = {"target_seeds": len(target_files), "baseline_seeds": len(baselines[test["baseline"]])}
+            out.append({"dataset": dataset, "target": target, **seeds, **test})
     return out
 
 
@@ -158,14 +198,41 @@ def markdown(rows, tests, target, models, show_paper):
         lines.append("")
     legend = "Cells: mean ± standard deviation over seeds; (k/n): only k of n seeds have finished"
     lines += [legend + ("; [the paper's single run]." if show_paper else "."), ""]
-    for test in tests:
-        lines.append(
-            f"Paired test on {test['dataset']}, per-user NDCG@10 (mean over seeds), {test['target']} "
-            f"{test['target_mean']:.4f} vs {test['baseline']} {test['baseline_mean']:.4f} over {test['users']} "
-            f"users ({test['users_differing']} differ): Wilcoxon signed-rank p = {test['wilcoxon_p']:.3g}, "
-            f"paired t-test p = {test['ttest_p']:.3g}."
-        )
+    for dataset in dict.fromkeys(test["dataset"] for test in tests):
+        lines += significance_table([test for test in tests if test["dataset"] == dataset])
     return "\n".join(lines) + "\n"
+
+
+def significance_table(tests):
+    """One dataset's paired tests as a table: seeds, users, means and difference with their 95% intervals, the
+    p-values and their Holm corrections (bold where both survive)."""
+    first = tests[0]
+    lines = [
+        f"Paired tests on {first['dataset']}, per-user NDCG@10 (each user's mean over the seeds): {first['target']} "
+        f"({first['target_seeds']} seeds) against each baseline; [bootstrap 95% interval over users]; p-values "
+        f"two-sided, Holm-corrected across the {len(tests)} baseline(s), in bold where both stay below {ALPHA}.",
+        "",
+        f"| baseline | seeds | users (differ) | {first['target']} | baseline | difference | Wilcoxon p (Holm) "
+        "| paired t p (Holm) |",
+        "|---" * 8 + "|",
+    ]
+    for test in tests:
+        corrected = [f"{test[f'{name}_p']:.3g} ({test[f'{name}_holm']:.3g})" for name in ("wilcoxon", "ttest")]
+        if test["survives"]:
+            corrected = [f"**{text}**" for text in corrected]
+        lines.append(
+            f"| {test['baseline']} | {test['baseline_seeds']} | {test['users']} ({test['users_differing']}) | "
+            f"{interval(test, 'target')} | {interval(test, 'baseline')} | {interval(test, 'difference', '+')} | "
+            + " | ".join(corrected)
+            + " |"
+        )
+    return [*lines, ""]
+
+
+def interval(test, name, sign=""):
+    """'mean [low, high]' of ``name`` (target, baseline or difference) to 4 decimals."""
+    mean = test["difference"] if name == "difference" else test[f"{name}_mean"]
+    return f"{mean:{sign}.4f} [{test[f'{name}_low']:{sign}.4f}, {test[f'{name}_high']:{sign}.4f}]"
 
 
 def write_table(plan_spec, options):
