@@ -121,8 +121,8 @@ def test_paired_test_of_identical_and_of_better_rankings(tmp_path):
         return path
 
     same = ranks("same", [1, 3, 20, 2] * 10)
-    assert paired_test([same], [same])["wilcoxon_p"] == 1.0
-    better = paired_test([ranks("good", [1] * 40)], [ranks("bad", [2, 30] * 20)])
+    assert paired_test(per_user_ndcg([same]), per_user_ndcg([same]))["wilcoxon_p"] == 1.0
+    better = paired_test(per_user_ndcg([ranks("good", [1] * 40)]), per_user_ndcg([ranks("bad", [2, 30] * 20)]))
     assert better["target_mean"] == 1.0 and better["baseline_mean"] == pytest.approx((1 / math.log2(3)) / 2)
     assert better["wilcoxon_p"] < 1e-6 and better["users"] == 40
     assert better["difference"] == pytest.approx(1 - 1 / math.log2(3) / 2)

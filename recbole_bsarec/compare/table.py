@@ -101,11 +101,10 @@ def holm(pvalues):
     return adjusted.tolist()
 
 
-def paired_test(target_files, baseline_files):
-    """Per-user NDCG@10 of target against baseline over their common users: Wilcoxon signed-rank and paired t
-    (two-sided), and bootstrap intervals of both means and of the mean difference. Users whose two values are
-    equal carry no sign; the Wilcoxon test drops them, as usual."""
-    first, second = per_user_ndcg(target_files), per_user_ndcg(baseline_files)
+def paired_test(first, second):
+    """Per-user NDCG@10 (``per_user_ndcg``) of target against baseline over their common users: Wilcoxon
+    signed-rank and paired t (two-sided), and bootstrap intervals of both means and of the mean difference. Users
+    whose two values are equal carry no sign; the Wilcoxon test drops them, as usual."""
     users = sorted(set(first) & set(second))
     a = np.array([first[u] for u in users])
     b = np.array([second[u] for u in users])
@@ -130,7 +129,10 @@ def paired_test(target_files, baseline_files):
 def baseline_tests(target_files, baseline_files):
     """The target against each baseline (``{model: rank files}``), each test's p-values Holm-corrected across the
     baselines; ``survives``: both corrected p-values below ALPHA."""
-    tests = [{"baseline": model, **paired_test(target_files, files)} for model, files in baseline_files.items()]
+    target = per_user_ndcg(target_files)
+    tests = [
+        {"baseline": model, **paired_test(target, per_user_ndcg(files))} for model, files in baseline_files.items()
+    ]
     for name in ("wilcoxon", "ttest"):
         for test, adjusted in zip(tests, holm([test[f"{name}_p"] for test in tests]), strict=True):
             test[f"{name}_holm"] = adjusted
