@@ -16,6 +16,7 @@ from recbole_bsarec.data.protocol import check_protocol, create_dataset
 from recbole_bsarec.data.source import check_data_path, ensure_dataset
 from recbole_bsarec.errors import UsageError
 from recbole_bsarec.model.builtin_checks import builtin_check
+from recbole_bsarec.provenance import environment
 from recbole_bsarec.registry import get_trainer
 from recbole_bsarec.rundir import check_run_dir, choose_run_dir, write_metrics
 from recbole_bsarec.runlog import init_run_logger, log_file
@@ -80,6 +81,7 @@ def run_recbole(model=None, dataset=None, config_file_list=None, config_dict=Non
     config, trainer, (train_data, valid_data, test_data) = setup(
         model, dataset, config_file_list, config_dict, cmd_args
     )
+    ran_on = environment(config["device"])  # before training: the commit that trains, whatever changes later
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=config["show_progress"]
     )
@@ -98,6 +100,7 @@ def run_recbole(model=None, dataset=None, config_file_list=None, config_dict=Non
         "log_file": log_file(),
         "checkpoint": os.path.abspath(trainer.saved_model_file) if saved else None,
         "device": str(config["device"]),
+        "environment": ran_on,
         "epochs_run": trainer.last_epoch + 1,
         "stopped_early": trainer.cur_step > trainer.stopping_step,
         "settings": plain_values(config.given_settings()),

@@ -134,6 +134,7 @@ RULES = {
     "initializer_range": real(0),
     "eval_scores_per_batch": integer(1),
     "learner": one_of(LEARNERS),
+    "stopping_rule": one_of(("recbole", "reference"), any_case=False),
     "state": one_of(STATES),
     "hidden_act": one_of(ACTIVATIONS, any_case=False),
     **dict.fromkeys(PATH_KEYS, path),

@@ -1,11 +1,15 @@
 """This package's trainers: RecBole's, subclassed, with checkpoints that are atomic and load with weights_only,
-exact resume, the optional ``torch_compile`` of the loss and, for sequential models, ``eval_history_mask``.
+exact resume, the optional ``torch_compile`` of the loss, ``stopping_rule`` and, for sequential models,
+``eval_history_mask``.
 ``registry.get_trainer`` picks the one named as the RecBole trainer a model uses."""
 
+import math
 import os
 
 import torch
 from recbole import trainer as recbole_trainer
+from recbole.evaluator import Evaluator
+from recbole.evaluator.base_metric import TopkMetric
 from recbole.utils import set_color
 
 from recbole_bsarec.checkpoint import atomic_save, load_checkpoint, plain_config, plain_values
@@ -168,7 +172,58 @@ class CompiledLossMixin:
         return calculate_loss
 
 
-class Trainer(SafeCheckpointMixin, CompiledLossMixin, recbole_trainer.Trainer):
+class ExactEvaluator(Evaluator):
+    """RecBole's evaluator that also keeps each top-k metric's unrounded mean (``exact``): RecBole rounds every
+    metric to ``metric_decimal_place`` decimals, the reference code's early stopping compares unrounded scores."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.exact = {}
+        for metric in self.metric_class.values():
+            if isinstance(metric, TopkMetric):
+                metric.topk_result = self._keeping_exact(metric)
+
+    def _keeping_exact(self, metric):
+        """``metric.topk_result`` (the per-user values to rounded means), recording the unrounded means first."""
+        rounded = metric.topk_result
+
+        def topk_result(name, value):
+            means = value.mean(axis=0)
+            self.exact.update({f"{name}@{k}": float(means[k - 1]) for k in metric.topk})
+            return rounded(name, value)
+
+        return topk_result
+
+    def evaluate(self, dataobject):
+        self.exact = {}
+        return super().evaluate(dataobject)
+
+
+class ReferenceStoppingMixin:
+    """``stopping_rule: reference``, the reference code's early stopping: an epoch improves only if its unrounded
+    ``valid_metric`` is strictly better than the best so far, and training stops after ``stopping_step`` epochs
+    without one. RecBole's rule (``recbole``, the default) counts an equal score rounded to 4 decimals as an
+    improvement and stops one epoch later. RecBole's fit applies its rule to the score returned here, so the
+    score is the exact one, moved one float below the best (above, for a smaller-is-better metric) when it is
+    not a strict improvement."""
+
+    def __init__(self, config, model):
+        super().__init__(config, model)
+        if config["stopping_rule"] == "reference":
+            self.evaluator = ExactEvaluator(config)
+            self.stopping_step = config["stopping_step"] - 1  # RecBole stops after stopping_step + 1 epochs
+
+    def _valid_epoch(self, valid_data, show_progress=False):
+        score, result = super()._valid_epoch(valid_data, show_progress=show_progress)
+        if self.config["stopping_rule"] != "reference":
+            return score, result
+        exact, best = self.evaluator.exact[self.valid_metric], self.best_valid_score
+        if self.valid_metric_bigger:
+            return (exact if exact > best else min(exact, math.nextafter(best, -math.inf))), result
+        return (exact if exact < best else max(exact, math.nextafter(best, math.inf))), result
+
+
+class Trainer(SafeCheckpointMixin, ReferenceStoppingMixin, CompiledLossMixin, recbole_trainer.Trainer):
     """RecBole's trainer of sequential and general models. With ``eval_history_mask``, full-sort evaluation gives
     each user's history items (everything before the evaluated target, not only the window) score 0 as in the
     reference code (``zero``), excludes them (``exclude``), or keeps their scores as RecBole does (``none``)."""

@@ -84,3 +84,44 @@ def test_checkpoint_write_is_atomic(tmp_path):
         atomic_save({"weights": lambda: None}, path)
     assert torch.equal(torch.load(path, weights_only=True)["weights"], torch.ones(3))
     assert os.listdir(tmp_path) == ["model.pth"]
+
+
+# Validation NDCG@20 per epoch, unrounded. Patience 3. Reference rule: epoch 4 is the last strict improvement
+# (0.120004 > 0.12; epoch 2's equal 0.12 is not one), epochs 5-7 are three without one: stop after epoch 7, test
+# epoch 4. RecBole's rule on the rounded scores: 0.12 at epochs 2, 4 and 5 each counts as an improvement, so the
+# best is epoch 5, and it stops after the fourth epoch without one (epochs 6-9): ten epochs, test epoch 5.
+SCORES = [0.10, 0.12, 0.12, 0.11, 0.120004, 0.12, 0.11, 0.09, 0.08, 0.07, 0.06, 0.05]
+
+
+@pytest.mark.parametrize(("rule", "epochs_run", "best_epoch"), [("reference", 8, 4), ("recbole", 10, 5)])
+def test_stopping_rule_on_known_scores(rule_data, monkeypatch, rule, epochs_run, best_epoch):
+    from recbole import trainer as recbole_trainer
+
+    settings = {"data_path": rule_data, "epochs": len(SCORES), "stopping_step": 3, "stopping_rule": rule}
+    config, trainer, (train_data, valid_data, _) = setup("SASRec", "rule", [TINY], settings)
+
+    def valid_epoch(self, valid_data, show_progress=False):  # RecBole's: rounded metrics, the evaluator's exact ones
+        epoch = self.last_epoch + 1
+        self.evaluator.exact = {"ndcg@20": SCORES[epoch]}
+        return round(SCORES[epoch], 4), {"ndcg@20": round(SCORES[epoch], 4), "epoch": epoch}
+
+    monkeypatch.setattr(recbole_trainer.Trainer, "_valid_epoch", valid_epoch)
+    monkeypatch.setattr(trainer, "_train_epoch", lambda *args, **kwargs: 0.0)
+    best_score, best_result = trainer.fit(train_data, valid_data, verbose=False)
+    assert trainer.last_epoch + 1 == epochs_run
+    assert best_result["epoch"] == best_epoch
+    assert best_score == pytest.approx(SCORES[best_epoch], abs=1e-4)
+    assert torch.load(trainer.saved_model_file, weights_only=True)["epoch"] == best_epoch
+
+
+def test_reference_stopping_compares_the_unrounded_metric(rule_data):
+    from recbole_bsarec.trainer import ExactEvaluator
+
+    settings = {"data_path": rule_data, "stopping_rule": "reference", "metric_decimal_place": 2}
+    config, trainer, (train_data, valid_data, _) = setup("SASRec", "rule", [TINY], settings)
+    assert isinstance(trainer.evaluator, ExactEvaluator) and trainer.stopping_step == 2
+    result = trainer.evaluate(valid_data, load_best_model=False)
+    exact = trainer.evaluator.exact
+    assert set(exact) >= {"ndcg@20", "hit@5", "mrr@10"}
+    assert all(round(exact[key], 2) == result[key] for key in result)
+    assert any(round(exact[key], 2) != exact[key] for key in result)  # the rounding hides digits that it keeps

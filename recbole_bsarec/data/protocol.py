@@ -1,7 +1,7 @@
 """The reference code's protocol where it differs from RecBole's, as config switches on RecBole's own
 sequential datasets: ``train_window`` (which prefixes train) and ``eval_history_mask`` (what full-sort
-evaluation does with the items a user has already seen: each evaluation split carries its ``UserHistory``).
-properties/protocol/paper.yaml turns both on.
+evaluation does with the items a user has already seen: each evaluation split carries its ``UserHistory``);
+``stopping_rule`` is checked here and applied by the trainer. properties/protocol/paper.yaml turns all three on.
 Every dataset, whatever the model type, reads its atomic files with the package's parser (``read_atomic``)."""
 
 import importlib
@@ -28,6 +28,11 @@ def check_protocol(config):
             raise ConfigError(f"{key}={config[key]!r} is unknown: use one of {', '.join(allowed)}")
         if config[key] != DEFAULTS[key] and config["MODEL_TYPE"] != ModelType.SEQUENTIAL:
             raise ConfigError(f"{key}={config[key]} applies to sequential models only: drop it for {config['model']}")
+    if config["stopping_rule"] == "reference" and "@" not in config["valid_metric"]:
+        raise ConfigError(
+            f"stopping_rule=reference compares a top-k valid_metric unrounded, not {config['valid_metric']}: "
+            "use e.g. valid_metric: NDCG@20"
+        )
 
 
 class ProtocolDatasetMixin:
