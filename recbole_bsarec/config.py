@@ -111,7 +111,29 @@ class Config(RecBoleConfig):
         if dataset is None:
             raise UsageError("no dataset given: pass --dataset=NAME (e.g. --dataset=ml-100k)")
         check_dataset_name(str(dataset))  # before RecBole looks for properties/dataset/<dataset>.yaml
+        self._apply_model_sections(model)
         return model.__name__, model, dataset
+
+    def _apply_model_sections(self, model_class):
+        """A config file's ``model_config``: settings per model name, each applying to the model of exactly that
+        name (DuoRec extends SASRec but trains its own way), over the files' other keys and under ``config_dict``
+        and ``cmd_args``. One file can so hold a comparison's per-model settings (properties/protocol/
+        paper-losses.yaml: each baseline's loss)."""
+        sections = self.external_config_dict.pop("model_config", None)
+        if sections is None:
+            return
+        where = self.file_of.get("model_config", "config_dict")
+        if not isinstance(sections, dict) or not all(isinstance(value, dict) for value in sections.values()):
+            raise ConfigError(f"{where}: model_config must map model names to settings, e.g. SASRec: {{epochs: 5}}")
+        for name in sections:
+            try:
+                get_model(str(name))
+            except ConfigError as err:
+                raise ConfigError(f"{where}: model_config names {err}") from err
+        for key, value in sections.get(model_class.__name__, {}).items():
+            if key not in self.variable_config_dict and key not in self.cmd_config_dict:
+                self.external_config_dict[key] = value
+                self.file_of[key] = where
 
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
@@ -140,7 +162,17 @@ class Config(RecBoleConfig):
                 )
             final_config_dict[key] = value
         pairwise = getattr(self.model_class, "input_type", None) == InputType.PAIRWISE
-        needs_negatives = pairwise or final_config_dict.get("loss_type") == "BPR"
-        if needs_negatives and final_config_dict.get("train_neg_sample_args") is None:
+        pairwise = pairwise or final_config_dict.get("loss_type") == "BPR" or self._sampled_bce(final_config_dict)
+        if pairwise and final_config_dict.get("train_neg_sample_args") is None:
             final_config_dict["train_neg_sample_args"] = dict(BPR_NEGATIVES)
         return final_config_dict
+
+    def _sampled_bce(self, settings):
+        """True for loss_type BCE on a model that scores it on one sampled negative (recbole_bsarec.model.losses)."""
+        return settings.get("loss_type") == "BCE" and "BCE" in getattr(self.model_class, "LOSS_TYPES", ())
+
+    def _set_default_parameters(self):
+        """RecBole's; a sampled BCE loss reads pairs (target, negative), as BPR does."""
+        super()._set_default_parameters()
+        if self._sampled_bce(self.final_config_dict):
+            self.final_config_dict["MODEL_INPUT_TYPE"] = InputType.PAIRWISE

@@ -52,7 +52,7 @@ def get_model(name):
     if close:
         suggestion = candidates[close[0]] if close[0] not in recbole_model_names() else recbole_class_name(close[0])
     hint = f" (did you mean {suggestion}?)" if suggestion else ""
-    known = ", ".join(list(MODELS) + ["SASRec", "GRU4Rec", "BERT4Rec", "Caser"])
+    known = ", ".join(dict.fromkeys([*MODELS, "GRU4Rec", "BERT4Rec"]))
     raise ConfigError(
         f"unknown model '{name}'{hint}: use one of {known} or another RecBole model, spelled as its class"
     )

@@ -216,7 +216,8 @@ def check_settings(config, final):
             continue
         if key in custom:
             continue
-        rule = rule_for(key, config.internal_config_dict.get(key))
+        losses = getattr(config.model_class, "LOSS_TYPES", None) if key == "loss_type" else None
+        rule = one_of(losses, any_case=False) if losses else rule_for(key, config.internal_config_dict.get(key))
         problem = rule(value) if rule else None
         if problem is None and isinstance(value, float) and not math.isfinite(value):
             problem = "is not a finite number"

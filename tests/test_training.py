@@ -40,12 +40,15 @@ VARIANTS = [
     ("BSARec", {"loss_type": "BPR"}),
     ("BSARec", {"padding_side": "right"}),
     ("SASRec", {}),
+    ("SASRec", {"loss_type": "BCE"}),
     ("GRU4Rec", {"embedding_size": 16, "hidden_size": 16}),
     ("BERT4Rec", {"train_batch_size": 256}),  # smaller batches can hold no masked item: RecBole's loss is 0/0
     ("Caser", {"embedding_size": 16}),
     ("FEARec", {"topk_factor": 1}),
     ("FMLPRec", {}),
     ("FMLPRec", {"padding_side": "right", "loss_type": "BPR"}),
+    ("FMLPRec", {"loss_type": "BCE"}),
+    ("Caser", {"embedding_size": 16, "loss_type": "BCE"}),
     ("DuoRec", {}),
     ("DuoRec", {"contrast": "us", "sim": "cos"}),  # its delays, int(topk_factor * ln N), must fit the tiny N = 10
 ]

@@ -8,11 +8,11 @@ import numbers
 
 import torch
 from recbole.model.abstract_recommender import SequentialRecommender
-from recbole.model.loss import BPRLoss
 from torch import nn
 
 from recbole_bsarec.errors import ConfigError
 from recbole_bsarec.model.layers import BSAEncoder, Dropout, kept_bins
+from recbole_bsarec.model.losses import LOSS_TYPES, PAIRWISE_LOSSES, loss_function
 
 
 def keep_prefix(item_seq, item_seq_len):
@@ -32,6 +32,8 @@ def right_align(item_seq, item_seq_len):
 
 class BSARec(SequentialRecommender):
     """Beyond Self-Attention: alpha * (low-pass + beta * high-pass) + (1 - alpha) * self-attention."""
+
+    LOSS_TYPES = LOSS_TYPES
 
     fixed_config = {}
 
@@ -72,7 +74,7 @@ class BSARec(SequentialRecommender):
         )
         self.LayerNorm = nn.LayerNorm(self.hidden_size, eps=self.layer_norm_eps)
         self.dropout = Dropout(self.hidden_dropout_prob)
-        self.loss_fct = BPRLoss() if self.loss_type == "BPR" else nn.CrossEntropyLoss()
+        self.loss_fct = loss_function(self.loss_type)
 
         self.apply(self._init_weights)
 
@@ -105,8 +107,8 @@ class BSARec(SequentialRecommender):
         for key in ("hidden_dropout_prob", "attn_dropout_prob"):
             if not isinstance(config[key], numbers.Real) or not 0 <= config[key] < 1:
                 raise ConfigError(f"{key}={config[key]!r} is outside [0, 1): it is a dropout probability")
-        if config["loss_type"] not in ("CE", "BPR"):
-            raise ConfigError(f"loss_type={config['loss_type']!r} is not supported: use CE or BPR")
+        if config["loss_type"] not in LOSS_TYPES:
+            raise ConfigError(f"loss_type={config['loss_type']!r} is not supported: use {', '.join(LOSS_TYPES)}")
         if config["padding_side"] not in ("left", "right"):
             raise ConfigError(f"padding_side={config['padding_side']!r} is unknown: use left (reference) or right")
 
@@ -141,7 +143,7 @@ class BSARec(SequentialRecommender):
     def calculate_loss(self, interaction):
         seq_output = self.forward(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
         pos_items = interaction[self.POS_ITEM_ID]
-        if self.loss_type == "BPR":
+        if self.loss_type in PAIRWISE_LOSSES:
             pos_score = (seq_output * self.item_embedding(pos_items)).sum(dim=-1)
             neg_score = (seq_output * self.item_embedding(interaction[self.NEG_ITEM_ID])).sum(dim=-1)
             return self.loss_fct(pos_score, neg_score)

@@ -10,12 +10,12 @@ import numbers
 
 import torch
 from recbole.model.abstract_recommender import SequentialRecommender
-from recbole.model.loss import BPRLoss
 from torch import nn
 
 from recbole_bsarec.errors import ConfigError
 from recbole_bsarec.model.bsarec import BSARec
 from recbole_bsarec.model.layers import Dropout, FeedForward, at_positions
+from recbole_bsarec.model.losses import LOSS_TYPES, loss_function
 
 
 class LearnableFilter(nn.Module):
@@ -51,6 +51,8 @@ class FMLPRec(SequentialRecommender):
     """Embeddings (item + position), LayerNorm and dropout, ``n_layers`` filter blocks; the last item's output
     scores every item (CE over all items, or BPR with one sampled negative)."""
 
+    LOSS_TYPES = LOSS_TYPES
+
     def __init__(self, config, dataset):
         super().__init__(config, dataset)
         self.check_config(config)
@@ -79,7 +81,7 @@ class FMLPRec(SequentialRecommender):
             )
             for _ in range(self.n_layers)
         )
-        self.loss_fct = BPRLoss() if self.loss_type == "BPR" else nn.CrossEntropyLoss()
+        self.loss_fct = loss_function(self.loss_type)
         self.apply(self._init_weights)
 
     @classmethod
@@ -89,8 +91,8 @@ class FMLPRec(SequentialRecommender):
             raise ConfigError(f"n_layers={config['n_layers']!r} is not an integer >= 1: use e.g. n_layers=2")
         if not isinstance(config["hidden_dropout_prob"], numbers.Real) or not 0 <= config["hidden_dropout_prob"] < 1:
             raise ConfigError(f"hidden_dropout_prob={config['hidden_dropout_prob']!r} is outside [0, 1)")
-        if config["loss_type"] not in ("CE", "BPR"):
-            raise ConfigError(f"loss_type={config['loss_type']!r} is not supported: use CE or BPR")
+        if config["loss_type"] not in LOSS_TYPES:
+            raise ConfigError(f"loss_type={config['loss_type']!r} is not supported: use {', '.join(LOSS_TYPES)}")
         if config["padding_side"] not in ("left", "right"):
             raise ConfigError(f"padding_side={config['padding_side']!r} is unknown: use left (reference) or right")
 

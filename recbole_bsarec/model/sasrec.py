@@ -1,0 +1,9 @@
+"""RecBole's SASRec with ``loss_type: BCE`` added (the reference code's SASRec loss); CE and BPR unchanged."""
+
+from recbole.model.sequential_recommender.sasrec import SASRec as RecBoleSASRec
+
+from recbole_bsarec.model.losses import SampledBCEMixin
+
+
+class SASRec(SampledBCEMixin, RecBoleSASRec):
+    """RecBole's SASRec: same layers, yaml and initialisation; ``loss_type`` CE, BPR or BCE."""
