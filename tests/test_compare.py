@@ -1,6 +1,7 @@
 """The compare command: models x seeds in run folders, resumable, summarised as Table 2 with a paired test."""
 
 import csv
+import gzip
 import json
 import math
 import shutil
@@ -32,13 +33,21 @@ def read_csv(path):
         return list(csv.DictReader(handle))
 
 
+def write_ranks(folder, values):
+    """A record folder holding only ranks.csv.gz, one user per value."""
+    folder.mkdir(parents=True)
+    text = "user,length,rank\n" + "".join(f"u{i},5,{r}\n" for i, r in enumerate(values))
+    (folder / "ranks.csv.gz").write_bytes(gzip.compress(text.encode()))
+    return folder
+
+
 def test_compare_runs_every_model_and_seed_and_writes_the_table(rule_data, workdir, capsys):
     assert main(compare_args(rule_data)) == 0
     out = capsys.readouterr().out
-    folder = workdir / "compare" / "rule"
+    folder, records = workdir / "compare" / "rule", workdir / "results" / "rule"
     runs = sorted(p.name for p in (folder / "runs").iterdir())
     assert runs == ["BSARec-rule-seed42", "BSARec-rule-seed7", "SASRec-rule-seed42", "SASRec-rule-seed7"]
-    rows = read_csv(folder / "table.csv")
+    rows = read_csv(records / "table.csv")
     for row in rows:
         run_dirs = [folder / "runs" / f"{row['model']}-rule-seed{seed}" for seed in (42, 7)]
         seeds = [json.loads((run_dir / "metrics.json").read_text()) for run_dir in run_dirs]
@@ -47,10 +56,10 @@ def test_compare_runs_every_model_and_seed_and_writes_the_table(rule_data, workd
         assert float(row["std"]) == pytest.approx(np.std(values, ddof=1))
         assert row["seeds_done"] == row["seeds"] == "2"
         assert all(m["seed"] == s for m, s in zip(seeds, (42, 7), strict=True))
-    test = read_csv(folder / "significance.csv")[0]
+    test = read_csv(records / "significance.csv")[0]
     assert (test["target"], test["baseline"]) == ("BSARec", "SASRec")
     assert 0 <= float(test["wilcoxon_p"]) <= 1 and int(test["users"]) == 150
-    text = (folder / "table.md").read_text()
+    text = (records / "table.md").read_text()
     assert "| metric | BSARec | SASRec | Improv. (BSARec vs best baseline) |" in text
     assert "| baseline | seeds | users (differ) | BSARec | baseline | difference | Wilcoxon p (Holm) |" in text
     assert "| SASRec | 2 | 150 (" in text and text in out
@@ -60,9 +69,9 @@ def test_compare_runs_every_model_and_seed_and_writes_the_table(rule_data, workd
 
 def test_per_user_ndcg_from_ranks_reproduces_the_runs_test_ndcg(rule_data, workdir):
     assert main(compare_args(rule_data, models="BSARec", seeds="42")) == 0
-    run_dir = workdir / "compare" / "rule" / "runs" / "BSARec-rule-seed42"
-    logged = json.loads((run_dir / "metrics.json").read_text())["test_result"]["ndcg@10"]
-    per_user = per_user_ndcg([run_dir / "ranks.csv"])
+    record = workdir / "results" / "rule" / "BSARec-rule-seed42"
+    logged = json.loads((record / "metrics.json").read_text())["test_result"]["ndcg@10"]
+    per_user = per_user_ndcg([record])
     assert np.mean(list(per_user.values())) == pytest.approx(logged, abs=1e-4)
 
 
@@ -108,7 +117,7 @@ def test_a_finished_run_whose_checkpoints_were_removed_stays_finished(rule_data,
 def test_runs_go_to_ray_workers_with_jobs(rule_data, workdir):
     assert main(compare_args(rule_data, "--jobs=2", models="BSARec,FMLPRec", seeds="42")) == 0
     folder = workdir / "compare" / "rule"
-    assert len(read_csv(folder / "table.csv")) == 12
+    assert len(read_csv(workdir / "results" / "rule" / "table.csv")) == 12
     for model in ("BSARec", "FMLPRec"):
         metrics = json.loads((folder / "runs" / f"{model}-rule-seed42" / "metrics.json").read_text())
         assert metrics["device"] == "cpu" and metrics["model"] == model
@@ -116,9 +125,7 @@ def test_runs_go_to_ray_workers_with_jobs(rule_data, workdir):
 
 def test_paired_test_of_identical_and_of_better_rankings(tmp_path):
     def ranks(name, values):
-        path = tmp_path / f"{name}.csv"
-        path.write_text("user,length,rank\n" + "".join(f"u{i},5,{r}\n" for i, r in enumerate(values)))
-        return path
+        return write_ranks(tmp_path / name, values)
 
     same = ranks("same", [1, 3, 20, 2] * 10)
     assert paired_test(per_user_ndcg([same]), per_user_ndcg([same]))["wilcoxon_p"] == 1.0
@@ -145,9 +152,7 @@ def test_bootstrap_interval_of_a_mean_has_the_width_theory_gives():
 
 def test_only_the_differences_that_survive_holm_are_marked(tmp_path):
     def ranks(name, values):
-        path = tmp_path / f"{name}.csv"
-        path.write_text("user,length,rank\n" + "".join(f"u{i},5,{r}\n" for i, r in enumerate(values)))
-        return [path]
+        return [write_ranks(tmp_path / name, values)]
 
     target = ranks("target", [1] * 60)
     baselines = {
@@ -256,7 +261,7 @@ def test_a_run_trained_before_is_adopted_and_evaluated_as_it_was(rule_data, work
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test_result"] == earlier["test_result"]
     assert metrics["adopted_from"] == earlier["checkpoint"] and (run_dir / "ranks.csv").is_file()
-    assert read_csv(workdir / "compare" / "rule" / "table.csv")[0]["seeds_done"] == "1"
+    assert read_csv(workdir / "results" / "rule" / "table.csv")[0]["seeds_done"] == "1"
 
 
 def test_a_run_with_other_settings_is_not_adopted(rule_data, workdir, capsys):

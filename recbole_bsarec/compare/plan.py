@@ -1,5 +1,6 @@
 """What a comparison runs: its options, checked before anything trains, and one run spec per model, dataset
-and seed, each with its own run folder ``<storage>/<name>/runs/<Model>-<dataset>-seed<seed>``."""
+and seed, each with its own run folder ``<storage>/<name>/runs/<Model>-<dataset>-seed<seed>`` and its record in
+the results registry ``<results>/<name>/<Model>-<dataset>-seed<seed>`` (compare/records.py)."""
 
 import json
 import os
@@ -29,6 +30,7 @@ OPTIONS = {
     "seeds": Option("42,1,2"),
     "target": Option("BSARec"),
     **storage_options("compare"),
+    "results": Option("results"),
     **ray_options("run", jobs=1),
     "paper": FLAG,
     "table_only": FLAG,
@@ -63,13 +65,17 @@ def parse_compare_args(argv):
     return options, rest
 
 
-def plan(options, config_files, cmd_args, config_dict=None):
+def plan(options, config_files, cmd_args, config_dict=None, build=True):
     """Every run of the comparison, with each model's configuration on each dataset built (and its dataset
-    found) before anything trains; paths become absolute, as runs may execute elsewhere (Ray workers)."""
+    found) before anything trains; paths become absolute, as runs may execute elsewhere (Ray workers). Without
+    ``build``, only the runs' names and folders: a table from the registry needs neither data nor configurations."""
     config_files, cmd_args, config_dict = portable_inputs(config_files, cmd_args, config_dict)
     runs, data_paths, data = [], {}, {}
     for dataset in options["datasets"]:
         for model in options["models"]:
+            if not build:
+                runs += [{"model": model, "dataset": dataset, "seed": seed} for seed in options["seeds"]]
+                continue
             try:
                 config = build_config(model, dataset, config_files, config_dict, cmd_args)
             except ConfigError as err:
@@ -90,14 +96,16 @@ def plan(options, config_files, cmd_args, config_dict=None):
                 )
     name = options["name"] or "-".join(options["datasets"])
     folder = os.path.join(os.path.abspath(options["storage"]), name)
+    records = os.path.join(os.path.abspath(options["results"]), name)
     for spec in runs:
         spec["run_dir"] = os.path.join(folder, "runs", f"{spec['model']}-{spec['dataset']}-seed{spec['seed']}")
+        spec["records"] = records
     shared = {
         "config_files": [file_content(file) for file in config_files],
         "cmd_args": [arg for arg in cmd_args if arg.partition("=")[0][2:] not in {"epochs", *NOT_COMPARED}],
         "data": data,
     }
-    return {"name": name, "folder": folder, "runs": runs, "shared": shared}
+    return {"name": name, "folder": folder, "records": records, "runs": runs, "shared": shared}
 
 
 def check_folder(spec):

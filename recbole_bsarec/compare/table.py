@@ -1,9 +1,9 @@
 """A comparison's table, as the paper's Table 2: per dataset and metric, each model's mean and standard
 deviation over its finished seeds, the best marked, the target model's improvement over the best baseline;
 then paired tests over test users of per-user NDCG@10 (each user's mean over seeds), the target against every
-baseline, Holm-corrected across the baselines, with bootstrap 95% intervals. Optionally the paper's numbers."""
+baseline, Holm-corrected across the baselines, with bootstrap 95% intervals. Optionally the paper's numbers.
+Everything comes from the results registry (compare/records.py), and the table files go there too."""
 
-import csv
 import math
 import os
 
@@ -12,7 +12,7 @@ import yaml
 from scipy import stats
 
 from recbole_bsarec.atomic import write_csv, write_text
-from recbole_bsarec.compare.runner import RANKS
+from recbole_bsarec.compare.records import has_ranks, read_ranks, record_dir
 from recbole_bsarec.config import PROPERTIES
 from recbole_bsarec.rundir import read_metrics
 
@@ -31,22 +31,28 @@ def label(metric):
 
 
 def collect(specs):
-    """Finished runs' test metrics and rank files, keyed by (dataset, model): {seed: metrics}, {seed: path}."""
-    results, ranks = {}, {}
+    """Recorded runs' test metrics and record folders with ranks, keyed by (dataset, model): {seed: metrics},
+    {seed: folder}; and the seeds whose records are ``unrecorded`` (metrics only)."""
+    results, ranks, unrecorded = {}, {}, {}
     for spec in specs:
         key = (spec["dataset"], spec["model"])
-        results.setdefault(key, {})
-        ranks.setdefault(key, {})
-        metrics = read_metrics(spec["run_dir"])
-        rank_file = os.path.join(spec["run_dir"], RANKS)
-        if metrics is not None and os.path.isfile(rank_file):
-            results[key][spec["seed"]] = metrics["test_result"]
-            ranks[key][spec["seed"]] = rank_file
-    return results, ranks
+        for table in (results, ranks, unrecorded):
+            table.setdefault(key, {})
+        folder = record_dir(spec)
+        metrics = read_metrics(folder)
+        if metrics is None:
+            continue
+        results[key][spec["seed"]] = metrics["test_result"]
+        if has_ranks(folder):
+            ranks[key][spec["seed"]] = folder
+        elif "unrecorded" in metrics:
+            unrecorded[key][spec["seed"]] = metrics["unrecorded"]
+    return results, ranks, unrecorded
 
 
-def summary_rows(specs, results, paper):
-    """One row per dataset, model and metric: mean, standard deviation (ddof 1) and count of finished seeds."""
+def summary_rows(specs, results, unrecorded, paper):
+    """One row per dataset, model and metric: mean, standard deviation (ddof 1), count of finished seeds and how
+    many of them are unrecorded."""
     rows, wanted = [], {}
     for spec in specs:
         wanted.setdefault((spec["dataset"], spec["model"]), set()).add(spec["seed"])
@@ -63,20 +69,20 @@ def summary_rows(specs, results, paper):
                     "std": float(np.std(values, ddof=1)) if len(values) > 1 else math.nan,
                     "seeds_done": len(values),
                     "seeds": len(seeds),
+                    "unrecorded": len(unrecorded.get((dataset, model), {})),
                     "paper": paper.get(dataset, {}).get(metric, {}).get(model, math.nan),
                 }
             )
     return rows
 
 
-def per_user_ndcg(rank_files, k=TEST_K):
-    """{user: NDCG@k averaged over the seeds' rank files} (one target per user: 1 / log2(rank + 1) within k)."""
+def per_user_ndcg(records, k=TEST_K):
+    """{user: NDCG@k averaged over the seeds' recorded ranks} (one target per user: 1 / log2(rank + 1) within k)."""
     totals = {}
-    for path in rank_files:
-        with open(path, encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                rank = int(row["rank"])
-                totals.setdefault(row["user"], []).append(1 / math.log2(rank + 1) if rank <= k else 0.0)
+    for folder in records:
+        for row in read_ranks(folder):
+            rank = int(row["rank"])
+            totals.setdefault(row["user"], []).append(1 / math.log2(rank + 1) if rank <= k else 0.0)
     return {user: float(np.mean(values)) for user, values in totals.items()}
 
 
@@ -126,12 +132,13 @@ def paired_test(first, second):
     }
 
 
-def baseline_tests(target_files, baseline_files):
-    """The target against each baseline (``{model: rank files}``), each test's p-values Holm-corrected across the
-    baselines; ``survives``: both corrected p-values below ALPHA."""
-    target = per_user_ndcg(target_files)
+def baseline_tests(target_records, baseline_records):
+    """The target against each baseline (``{model: record folders}``), each test's p-values Holm-corrected across
+    the baselines; ``survives``: both corrected p-values below ALPHA."""
+    target = per_user_ndcg(target_records)
     tests = [
-        {"baseline": model, **paired_test(target, per_user_ndcg(files))} for model, files in baseline_files.items()
+        {"baseline": model, **paired_test(target, per_user_ndcg(folders))}
+        for model, folders in baseline_records.items()
     ]
     for name in ("wilcoxon", "ttest"):
         for test, adjusted in zip(tests, holm([test[f"{name}_p"] for test in tests]), strict=True):
@@ -142,7 +149,8 @@ def baseline_tests(target_files, baseline_files):
 
 
 def significance_rows(rows, ranks, target):
-    """Per dataset: the target against every baseline with finished runs, on the users' NDCG@10 (Holm-corrected)."""
+    """Per dataset: the target against every baseline with recorded ranks, on the users' NDCG@10 (Holm-corrected
+    across them)."""
     out = []
     for dataset in dict.fromkeys(row["dataset"] for row in rows):
         scored = [
@@ -150,8 +158,8 @@ def significance_rows(rows, ranks, target):
             for row in rows
             if row["dataset"] == dataset and row["metric"] == TEST_METRIC and not math.isnan(row["mean"])
         ]
-        baselines = {model: list(ranks[(dataset, model)].values()) for model in scored if model != target}
-        if not baselines or target not in scored:
+        baselines = {m: list(ranks[(dataset, m)].values()) for m in scored if m != target and ranks[(dataset, m)]}
+        if not baselines or not ranks.get((dataset, target)):
             continue
         target_files = list(ranks[(dataset, target)].values())
         for test in baseline_tests(target_files, baselines):
@@ -168,6 +176,8 @@ def cell(row, best, paper):
         text = f"{row['mean']:.4f}" + ("" if math.isnan(row["std"]) else f" ± {row['std']:.4f}")
         if best:
             text = f"**{text}**"
+    if row["unrecorded"]:
+        text += " †"
     if row["seeds_done"] < row["seeds"]:
         text += f" ({row['seeds_done']}/{row['seeds']})"
     if paper and not math.isnan(row["paper"]):
@@ -199,6 +209,8 @@ def markdown(rows, tests, target, models, show_paper):
             lines.append(f"| {label(metric)} | " + " | ".join(cells) + f" | {improvement(of_metric, target)} |")
         lines.append("")
     legend = "Cells: mean ± standard deviation over seeds; (k/n): only k of n seeds have finished"
+    if any(row["unrecorded"] for row in rows):
+        legend += "; †: unrecorded runs (test metrics only, in the means but not the paired tests)"
     lines += [legend + ("; [the paper's single run]." if show_paper else "."), ""]
     for dataset in dict.fromkeys(test["dataset"] for test in tests):
         lines += significance_table([test for test in tests if test["dataset"] == dataset])
@@ -238,18 +250,19 @@ def interval(test, name, sign=""):
 
 
 def write_table(plan_spec, options):
-    """table.csv, significance.csv and table.md in the comparison's folder; returns the markdown and paths."""
+    """table.csv, significance.csv and table.md in the comparison's registry folder; returns the markdown and
+    paths."""
     paper = {}
     if options["paper"]:
         with open(PAPER, encoding="utf-8") as handle:
             paper = yaml.safe_load(handle)
     specs = plan_spec["runs"]
-    results, ranks = collect(specs)
-    rows = summary_rows(specs, results, paper)
+    results, ranks, unrecorded = collect(specs)
+    rows = summary_rows(specs, results, unrecorded, paper)
     tests = significance_rows(rows, ranks, options["target"])
     models = list(dict.fromkeys(spec["model"] for spec in specs))
     text = markdown(rows, tests, options["target"], models, options["paper"])
-    folder = plan_spec["folder"]
+    folder = plan_spec["records"]
     paths = {
         "table": write_csv(os.path.join(folder, "table.csv"), rows),
         "markdown": os.path.join(folder, "table.md"),
