@@ -51,19 +51,19 @@ def test_sweep_key_fixed_on_the_command_line_is_refused(rule_data, tmp_path, cap
     assert "--alpha is both varied by this command and fixed" in capsys.readouterr().err
 
 
-def test_ablation_runs_the_four_variants_on_the_same_seeds(rule_data, tmp_path):
+def test_ablation_runs_the_five_variants_on_the_same_seeds(rule_data, tmp_path):
     out = tmp_path / "figs"
     argv = ["--dataset=rule", f"--config_files={TINY}", f"--data_path={rule_data}", "--epochs=1"]
     assert main(["ablation", "--seeds=1,2", f"--out={out}", *argv]) == 0
     rows = read(out / "ablation.csv")
     assert [(r["model"], r["seed"]) for r in rows] == [
         (model, seed)
-        for model in ("BSARec", "BSARecAttnOnly", "BSARecFilterOnly", "BSARecScalarBeta")
+        for model in ("BSARec", "BSARecAttnOnly", "BSARecFilterOnly", "BSARecScalarBeta", "BSARecIdentityFilter")
         for seed in ("1", "2")
     ]
     table = (out / "ablation.md").read_text()
-    assert sum(line.count(" ± ") for line in table.splitlines() if line.startswith("| ")) == 4 * 4
-    assert "| attention only (alpha = 0) |" in table and "| scalar beta |" in table
+    assert sum(line.count(" ± ") for line in table.splitlines() if line.startswith("| ")) == 5 * 4
+    assert "| attention only (alpha = 0) |" in table and "| identity filter (beta fixed at 1) |" in table
 
 
 HEADER = "trial,alpha,c,status,test_hit@10,test_ndcg@10,test_hit@20,test_ndcg@20\n"

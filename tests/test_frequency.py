@@ -102,3 +102,14 @@ def test_forward_adds_the_residual_and_normalises():
     module = layer(c=3, beta=0.5).eval()
     x = torch.randn(2, N, D, dtype=torch.float64)
     torch.testing.assert_close(module(x), module.LayerNorm(module.filter(x) + x))
+
+
+def test_the_identity_control_is_learned_beta_one_without_the_parameter():
+    control = FrequencyLayer(D, N, 3, hidden_dropout_prob=0.0, layer_norm_eps=1e-12, identity=True).double()
+    assert not any(name.endswith("sqrt_beta") for name, _ in control.named_parameters())
+    x = torch.randn(2, N, D, dtype=torch.float64)
+    full = layer(c=3, beta=1.0)
+    full.LayerNorm.load_state_dict(control.LayerNorm.state_dict())
+    torch.testing.assert_close(control.filter(x), x, rtol=0, atol=0)
+    torch.testing.assert_close(control(x), full(x))  # LayerNorm(X + X): the residual path alone
+    torch.testing.assert_close(control(x, N - 1), control(x)[:, N - 1])

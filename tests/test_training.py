@@ -37,6 +37,7 @@ VARIANTS = [
     ("BSARecAttnOnly", {}),
     ("BSARecFilterOnly", {}),
     ("BSARecScalarBeta", {}),
+    ("BSARecIdentityFilter", {}),
     ("BSARec", {"loss_type": "BPR"}),
     ("BSARec", {"padding_side": "right"}),
     ("SASRec", {}),

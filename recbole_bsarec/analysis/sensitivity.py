@@ -19,6 +19,7 @@ VARIANTS = [
     ("BSARecAttnOnly", "attention only (alpha = 0)"),
     ("BSARecFilterOnly", "frequency only (alpha = 1)"),
     ("BSARecScalarBeta", "scalar beta"),
+    ("BSARecIdentityFilter", "identity filter (beta fixed at 1)"),
 ]
 
 
@@ -36,8 +37,8 @@ def register(subparsers):
     sweep.set_defaults(run=run_sensitivity, takes_settings=True)
     ablation = subparsers.add_parser(
         "ablation",
-        help="paper Table 3: BSARec, attention only, frequency only, scalar beta, same seeds",
-        description="Trains the four variants with the same seeds; any other --key=value is a RecBole setting.",
+        help="paper Table 3: BSARec, attention only, frequency only, scalar beta, and the identity-filter control",
+        description="Trains the five variants with the same seeds; any other --key=value is a RecBole setting.",
     )
     ablation.add_argument("--seeds", default="42", help="comma-separated seeds (default 42)")
     ablation.add_argument("--out", default="docs/figures")
@@ -189,7 +190,7 @@ def run_sensitivity(args):
 
 
 def run_ablation(args):
-    """``ablation``: the four variants over the same seeds; a markdown table and its CSV."""
+    """``ablation``: the five variants over the same seeds; a markdown table and its CSV."""
     _, dataset, config_files, overrides = parse_args(["--model=BSARec", *args.overrides])
     seeds = seeds_of(args.seeds)
     check_folder_option("--out", args.out)

@@ -1,6 +1,12 @@
 """Models this package adds to RecBole."""
 
-from recbole_bsarec.model.bsarec import BSARec, BSARecAttnOnly, BSARecFilterOnly, BSARecScalarBeta
+from recbole_bsarec.model.bsarec import (
+    BSARec,
+    BSARecAttnOnly,
+    BSARecFilterOnly,
+    BSARecIdentityFilter,
+    BSARecScalarBeta,
+)
 from recbole_bsarec.model.caser import Caser, CaserLeftPad
 from recbole_bsarec.model.duorec import DuoRec
 from recbole_bsarec.model.fearec import FEARec
@@ -11,6 +17,7 @@ __all__ = [
     "BSARec",
     "BSARecAttnOnly",
     "BSARecFilterOnly",
+    "BSARecIdentityFilter",
     "BSARecScalarBeta",
     "Caser",
     "CaserLeftPad",

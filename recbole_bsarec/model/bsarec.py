@@ -54,6 +54,7 @@ class BSARec(SequentialRecommender):
         self.alpha = float(config["alpha"])
         self.c = config["c"]
         self.scalar_beta = bool(config["scalar_beta"])
+        self.identity_filter = bool(config["identity_filter"])
         self.padding_side = config["padding_side"]
 
         self.item_embedding = nn.Embedding(self.n_items, self.hidden_size, padding_idx=0)
@@ -71,6 +72,7 @@ class BSARec(SequentialRecommender):
             layer_norm_eps=self.layer_norm_eps,
             max_seq_length=self.max_seq_length,
             scalar_beta=self.scalar_beta,
+            identity_filter=self.identity_filter,
         )
         self.LayerNorm = nn.LayerNorm(self.hidden_size, eps=self.layer_norm_eps)
         self.dropout = Dropout(self.hidden_dropout_prob)
@@ -175,3 +177,10 @@ class BSARecScalarBeta(BSARec):
     """Ablation "scalar beta": one beta per block instead of one per hidden dimension."""
 
     fixed_config = {"scalar_beta": True}
+
+
+class BSARecIdentityFilter(BSARec):
+    """Control: the frequency branch with beta fixed at 1, so its filter is the identity and only its dropout,
+    residual and LayerNorm remain; beside the full model it shows whether the filter itself helps."""
+
+    fixed_config = {"identity_filter": True}

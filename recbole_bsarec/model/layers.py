@@ -53,20 +53,25 @@ class FrequencyLayer(nn.Module):
 
     LP keeps the lowest ``c // 2 + 1`` rfft bins (norm="ortho"), computed as P_c X; HP = X - LP.
     beta = sqrt_beta ** 2 is learned per hidden dimension, or as one scalar when ``scalar_beta`` is set
-    (paper Table 3).
+    (paper Table 3). With ``identity``, beta is fixed at 1 and not learned: Y = X, the filter removed and only the
+    branch's dropout, residual and LayerNorm left (the control for whether the filter itself helps).
     """
 
-    def __init__(self, hidden_size, max_seq_length, c, hidden_dropout_prob, layer_norm_eps, scalar_beta=False):
+    def __init__(
+        self, hidden_size, max_seq_length, c, hidden_dropout_prob, layer_norm_eps, scalar_beta=False, identity=False
+    ):
         super().__init__()
-        self.sqrt_beta = nn.Parameter(torch.randn(1, 1, 1 if scalar_beta else hidden_size))
+        self.identity = identity
+        if not identity:
+            self.sqrt_beta = nn.Parameter(torch.randn(1, 1, 1 if scalar_beta else hidden_size))
         self.register_buffer("low_pass_matrix", low_pass_matrix(max_seq_length, c), persistent=False)
         self.out_dropout = Dropout(hidden_dropout_prob)
         self.LayerNorm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
 
     @property
     def beta(self):
-        """The learned beta, shape (D,) or (1,)."""
-        return self.sqrt_beta.view(-1) ** 2
+        """The learned beta, shape (D,) or (1,); 1 for the identity."""
+        return torch.ones(1, device=self.low_pass_matrix.device) if self.identity else self.sqrt_beta.view(-1) ** 2
 
     def low_pass(self, input_tensor, query_index=None):
         """LP = P_c X: (B, N, D), or (B, D) from the rows of P_c at ``query_index``. P_c is kept in float64 and
@@ -82,6 +87,8 @@ class FrequencyLayer(nn.Module):
         """Y = beta * X + (1 - beta) * LP (one lerp), before dropout and the residual: (B, N, D), or (B, D) at
         the ``query_index`` positions."""
         positions = input_tensor if query_index is None else at_positions(input_tensor, query_index)
+        if self.identity:
+            return positions
         return torch.lerp(self.low_pass(input_tensor, query_index), positions, self.beta)
 
     def forward(self, input_tensor, query_index=None):
@@ -180,11 +187,14 @@ class BSABlock(nn.Module):
         layer_norm_eps,
         max_seq_length,
         scalar_beta=False,
+        identity_filter=False,
     ):
         super().__init__()
         self.alpha = alpha
         self.filter_layer = (
-            FrequencyLayer(hidden_size, max_seq_length, c, hidden_dropout_prob, layer_norm_eps, scalar_beta)
+            FrequencyLayer(
+                hidden_size, max_seq_length, c, hidden_dropout_prob, layer_norm_eps, scalar_beta, identity_filter
+            )
             if alpha > 0
             else None
         )
