@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_OVERRIDES = ["hidden_size=16", "inner_size=32", "MAX_ITEM_LIST_LENGTH=10"]
@@ -89,3 +90,21 @@ def test_fearec_benchmark_without_the_data_says_where_to_put_it(tmp_path):
     command = [sys.executable, str(ROOT / "benchmarks" / "fearec.py"), "--shared", str(tmp_path)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == 2 and "LastFM.txt not found: pass --shared DIR" in done.stderr
+
+
+@pytest.mark.parametrize("rule", ["reference", "recbole"])
+def test_stopping_benchmark_replays_the_other_rule_on_a_runs_log(rule_data, rule):
+    from conftest import TINY
+
+    from recbole_bsarec.pipeline import run_recbole
+
+    settings = {"data_path": rule_data, "epochs": 6, "stopping_step": 2, "stopping_rule": rule, "state": "INFO"}
+    result = run_recbole("SASRec", "rule", [TINY], settings)
+    best_epoch = torch.load(result["checkpoint"], weights_only=True)["epoch"]
+    command = [sys.executable, str(ROOT / "benchmarks" / "stopping.py"), result["log_file"]]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    row = next(line for line in out.splitlines() if line.startswith(f"| {Path(result['run_dir']).name} |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    other = "recbole" if rule == "reference" else "reference"
+    assert cells[1:5] == [rule, str(best_epoch), str(result["epochs_run"] - 1), other]
+    assert "same checkpoint tested under both rules:" in out

@@ -4,6 +4,7 @@ fresh clone (no run folders, no data) rebuilding the table and the paired tests 
 import gzip
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -100,3 +101,27 @@ def test_records_of_another_protocol_are_refused(compared, rule_data, workdir, c
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "results '" in err and "were recorded with other config_files" in err and err.count("\n") == 1
+
+
+def test_a_markdown_block_is_generated_from_the_registry_and_checked(compared, rule_data, workdir):
+    from recbole_bsarec.compare.report import main as report
+
+    args = " ".join(a if " " not in a else f'"{a}"' for a in compare_args(rule_data)[1:])
+    doc = workdir / "RESULTS.md"
+    doc.write_text(f"# Results\n\nprose\n<!-- compare {args} -->\nold\n<!-- end compare -->\nmore prose\n")
+    assert report(["--check", str(doc)]) == 1
+    assert report([str(doc)]) == 0
+    text = doc.read_text()
+    table = (workdir / "results" / "rule" / "table.md").read_text()
+    assert text == f"# Results\n\nprose\n<!-- compare {args} -->\n{table}<!-- end compare -->\nmore prose\n"
+    assert report(["--check", str(doc)]) == 0
+    doc.write_text(text.replace("| SASRec seed 7 |", "| SASRec seed 8 |"))
+    assert report(["--check", str(doc)]) == 1
+
+
+def test_docs_results_md_is_what_the_committed_registry_gives(monkeypatch):
+    from recbole_bsarec.compare.report import main as report
+
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.chdir(root)  # the blocks name results/ and properties/ relative to the repository
+    assert report(["--check", "docs/RESULTS.md"]) == 0

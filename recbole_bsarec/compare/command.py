@@ -12,14 +12,14 @@ from recbole_bsarec.compare.table import write_table
 from recbole_bsarec.options import parse_args
 
 
-def compare(argv):
+def compare(argv, from_registry=False):
     """Run (or continue) a comparison; returns (markdown table, output paths, failed run folders). With
     ``--table-only`` nothing trains, and where the comparison's run folders are not on this machine (a fresh
-    clone) the table comes from the registry alone, with no data or configuration built."""
+    clone), or ``from_registry``, the table comes from the registry alone, with no data or configuration built."""
     options, rest = parse_compare_args(argv)
     _, _, config_files, overrides = parse_args([f"--dataset={options['datasets'][0]}", *rest])
     name = options["name"] or "-".join(options["datasets"])
-    here = os.path.isdir(os.path.join(options["storage"], name))
+    here = os.path.isdir(os.path.join(options["storage"], name)) and not from_registry
     build = here or not options["table_only"] or bool(options["adopt"])
     spec = plan(options, config_files, overrides, build=build)
     adoptions = plan_adoptions([p for p in options["adopt"].split(",") if p], spec) if options["adopt"] else []

@@ -194,8 +194,30 @@ def improvement(rows_of_metric, target):
     return f"{100 * (means[target] / max(baselines) - 1):+.2f}%"
 
 
-def markdown(rows, tests, target, models, show_paper):
-    """The table per dataset (metrics down, models across), then the paired tests."""
+def run_rows(specs):
+    """One row per recorded run: epochs, best validation score, test HR@10 and NDCG@10, where it ran."""
+    rows = []
+    for spec in specs:
+        metrics = read_metrics(record_dir(spec))
+        if metrics is None:
+            continue
+        ran = metrics.get("environment")
+        where = f"{ran['device']}, torch {ran['torch']}, commit {str(ran['package_commit'])[:7]}" if ran else "–"
+        rows.append(
+            {
+                "run": f"{spec['model']} seed {spec['seed']}",
+                "epochs": metrics.get("epochs_run") or "–",
+                "valid": metrics.get("best_valid_score"),
+                "hit@10": metrics["test_result"]["hit@10"],
+                "ndcg@10": metrics["test_result"]["ndcg@10"],
+                "where": metrics.get("unrecorded") or where,
+            }
+        )
+    return rows
+
+
+def markdown(rows, tests, target, models, show_paper, runs=()):
+    """The table per dataset (metrics down, models across), then the paired tests, then each run."""
     lines = []
     for dataset in dict.fromkeys(row["dataset"] for row in rows):
         lines += [f"### {dataset}", ""]
@@ -214,6 +236,13 @@ def markdown(rows, tests, target, models, show_paper):
     lines += [legend + ("; [the paper's single run]." if show_paper else "."), ""]
     for dataset in dict.fromkeys(test["dataset"] for test in tests):
         lines += significance_table([test for test in tests if test["dataset"] == dataset])
+    if runs:
+        lines += ["| run | epochs | best valid | test HR@10 | test NDCG@10 | where |", "|---" * 6 + "|"]
+        for run in runs:
+            valid = "–" if run["valid"] is None else f"{run['valid']:.4f}"
+            scores = f"{run['hit@10']:.4f} | {run['ndcg@10']:.4f}"
+            lines.append(f"| {run['run']} | {run['epochs']} | {valid} | {scores} | {run['where']} |")
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 
@@ -221,9 +250,10 @@ def significance_table(tests):
     """One dataset's paired tests as a table: seeds, users, means and difference with their 95% intervals, the
     p-values and their Holm corrections (bold where both survive)."""
     first = tests[0]
+    seeds = f"{first['target_seeds']} seed" + "s" * (first["target_seeds"] != 1)
     lines = [
         f"Paired tests on {first['dataset']}, per-user NDCG@10 (each user's mean over the seeds): {first['target']} "
-        f"({first['target_seeds']} seeds) against each baseline; [bootstrap 95% interval over users]; p-values "
+        f"({seeds}) against each baseline; [bootstrap 95% interval over users]; p-values "
         f"two-sided, Holm-corrected across the {len(tests)} baseline(s), in bold where both stay below {ALPHA}.",
         "",
         f"| baseline | seeds | users (differ) | {first['target']} | baseline | difference | Wilcoxon p (Holm) "
@@ -261,7 +291,7 @@ def write_table(plan_spec, options):
     rows = summary_rows(specs, results, unrecorded, paper)
     tests = significance_rows(rows, ranks, options["target"])
     models = list(dict.fromkeys(spec["model"] for spec in specs))
-    text = markdown(rows, tests, options["target"], models, options["paper"])
+    text = markdown(rows, tests, options["target"], models, options["paper"], run_rows(specs))
     folder = plan_spec["records"]
     paths = {
         "table": write_csv(os.path.join(folder, "table.csv"), rows),
