@@ -25,8 +25,8 @@ SAVED = re.compile(r"Saving current: ")
 
 
 def read_log(path, metric="ndcg@20"):
-    """(rule, patience, [(epoch, logged valid_score, rounded metric)], the epochs saved as best)."""
-    rule, patience, epochs, saved, last = "recbole", None, [], [], None
+    """(rule, patience, [(epoch, logged valid_score, rounded metric)], the epochs saved as best, finished)."""
+    rule, patience, epochs, saved, last, finished = "recbole", None, [], [], None, False
     with open(path, encoding="utf-8", errors="replace") as handle:
         lines = handle.read().splitlines()
     for i, line in enumerate(lines):
@@ -40,7 +40,9 @@ def read_log(path, metric="ndcg@20"):
             epochs.append((last, float(match.group(2)), float(values.get(metric, "nan"))))
         elif SAVED.search(line) and last is not None and (not saved or saved[-1] != last):
             saved.append(last)
-    return rule, 10 if patience is None else patience, epochs, saved
+        elif "test result" in line:
+            finished = True
+    return rule, 10 if patience is None else patience, epochs, saved, finished
 
 
 def replay_recbole(epochs, patience):
@@ -76,9 +78,9 @@ def main(argv=None):
     print("|---|---|---|---|---|---|---|---|")
     same = 0
     for path in args.logs:
-        rule, patience, epochs, saved = read_log(path, args.metric)
-        if not epochs:
-            print(f"| {path} | no validation epochs in the log | | | | | | |")
+        rule, patience, epochs, saved, finished = read_log(path, args.metric)
+        if not epochs or not finished:
+            print(f"| {path} | not finished: left out | | | | | | |")
             continue
         other, replay = ("recbole", replay_recbole) if rule == "reference" else ("reference", replay_reference)
         best, stop = replay(epochs, patience)
@@ -87,7 +89,8 @@ def main(argv=None):
         same += agree
         run = path.split("/")[-2] if "/" in path else path
         print(f"| {run} | {rule} | {saved[-1]} | {epochs[-1][0]} | {other} | {best} | {stop_text} | {agree} |")
-    print(f"\nsame checkpoint tested under both rules: {same} of {len(args.logs)} runs")
+    done = sum(read_log(path, args.metric)[4] for path in args.logs)
+    print(f"\nsame checkpoint tested under both rules: {same} of {done} finished runs")
     return 0
 
 

@@ -7,7 +7,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from recbole.model.sequential_recommender import SASRec
+from recbole.model.sequential_recommender import GRU4Rec
+from recbole.model.sequential_recommender import SASRec as RecBoleSASRec
 
 from recbole_bsarec.config import PROPERTIES
 from recbole_bsarec.errors import ConfigError
@@ -125,7 +126,8 @@ def test_the_commands_import_no_plotting():
 
 def test_registry_finds_ours_and_recboles():
     assert get_model("BSARec") is BSARec
-    assert get_model("SASRec") is SASRec
+    assert get_model("GRU4Rec") is GRU4Rec  # RecBole's, where this package has none of that name
+    assert issubclass(get_model("SASRec"), RecBoleSASRec)  # RecBole's, with loss_type BCE added
     with pytest.raises(ConfigError, match="unknown model"):
         get_model("NoSuchModel")
 

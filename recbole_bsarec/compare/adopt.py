@@ -46,6 +46,7 @@ def adopt(adoptions):
         trainer = get_trainer(trained.config["MODEL_TYPE"], trained.config["model"])(trained.config, trained.model)
         valid = trainer.evaluate(trained.valid_data, load_best_model=False, show_progress=False)
         test = trainer.evaluate(trained.test_data, load_best_model=False, show_progress=False)
+        source = read_metrics(os.path.dirname(os.path.abspath(path))) or {}  # the run folder it was trained in
         write_metrics(
             run["run_dir"],
             {
@@ -53,9 +54,12 @@ def adopt(adoptions):
                 "dataset": run["dataset"],
                 "seed": run["seed"],
                 "best_valid_result": {k: float(v) for k, v in valid.items()},
+                "best_valid_score": float(valid[trained.config["valid_metric"].lower()]),
                 "test_result": {k: float(v) for k, v in test.items()},
                 "best_epoch": trained.checkpoint["epoch"] + 1,
                 "adopted_from": os.path.abspath(path),
+                "environment": source.get("environment"),
+                "epochs_run": source.get("epochs_run"),
                 "run_dir": run["run_dir"],
                 "checkpoint": os.path.join(run["run_dir"], BEST),
                 "settings": trained.checkpoint["external_config"],

@@ -203,6 +203,8 @@ def run_rows(specs):
             continue
         ran = metrics.get("environment")
         where = f"{ran['device']}, torch {ran['torch']}, commit {str(ran['package_commit'])[:7]}" if ran else "–"
+        if "adopted_from" in metrics:
+            where = f"adopted ({where})"
         rows.append(
             {
                 "run": f"{spec['model']} seed {spec['seed']}",
