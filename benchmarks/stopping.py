@@ -5,10 +5,13 @@ checkpoints. Training does not depend on the rule, only where it stops and which
 what that run would have done, as far as the log reaches.
 
 - A run trained with ``stopping_rule: reference``: RecBole's rule is replayed with RecBole's own
-  ``early_stopping`` on the logged ``valid_metric``, rounded to 4 decimals as RecBole compares it. It runs at
-  least as long as the reference rule; where it would go on past the logged epochs, its stop is "> last".
-- A run trained with RecBole's rule: the reference rule is replayed on the logged ``valid_score`` (6 decimals:
-  an approximation of the unrounded score, exact unless two epochs agree to 6 decimals).
+  ``early_stopping`` on the logged ``valid_metric``, rounded to 4 decimals as RecBole compares it. It always trains
+  past the reference rule's stop (one more epoch of patience at least), so the log cannot settle the question:
+  "undecided" names the first epoch the log lacks, whose score decides; a tie within the log that moves RecBole's
+  best is a "no" the log does show.
+- A run trained with RecBole's rule (which stops no earlier): the reference rule is replayed on the logged
+  ``valid_score``, which RecBole logs rounded to 4 decimals, so epochs that tie there count as no improvement:
+  exact unless two epochs agree to 4 decimals.
 
     python benchmarks/stopping.py compare/lastfm-paper/runs/*/run.log
 """
@@ -85,12 +88,16 @@ def main(argv=None):
         other, replay = ("recbole", replay_recbole) if rule == "reference" else ("reference", replay_reference)
         best, stop = replay(epochs, patience)
         stop_text = f"> {epochs[-1][0]} (past the log)" if stop is None else str(stop)
-        agree = best == saved[-1]
-        same += agree
+        if best != saved[-1]:
+            agree = "no"
+        elif stop is None:
+            agree = f"undecided (epoch {epochs[-1][0] + 1})"
+        else:
+            agree, same = "yes", same + 1
         run = path.split("/")[-2] if "/" in path else path
         print(f"| {run} | {rule} | {saved[-1]} | {epochs[-1][0]} | {other} | {best} | {stop_text} | {agree} |")
     done = sum(read_log(path, args.metric)[4] for path in args.logs)
-    print(f"\nsame checkpoint tested under both rules: {same} of {done} finished runs")
+    print(f"\nthe same checkpoint under both rules, as far as the logs show: {same} of {done} finished runs")
     return 0
 
 

@@ -107,4 +107,7 @@ def test_stopping_benchmark_replays_the_other_rule_on_a_runs_log(rule_data, rule
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     other = "recbole" if rule == "reference" else "reference"
     assert cells[1:5] == [rule, str(best_epoch), str(result["epochs_run"] - 1), other]
-    assert "same checkpoint tested under both rules:" in out
+    assert cells[7] in ("yes", "no") or cells[7].startswith("undecided (epoch ")
+    if rule == "reference" and cells[7] != "no":  # RecBole's rule trains on past the reference's stop
+        assert cells[7] == f"undecided (epoch {result['epochs_run']})"
+    assert "the same checkpoint under both rules, as far as the logs show:" in out
