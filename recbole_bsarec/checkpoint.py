@@ -23,6 +23,7 @@ NOT_COMPARED = {
     *("data_path", "checkpoint_dir", "run_dir", "resume", "gpu_id", "use_gpu", "device", "seed", "state"),
     *("show_progress", "eval_batch_size", "eval_scores_per_batch", "log_wandb", "wandb_project", "local_rank"),
     *("worker", "nproc", "world_size", "offset", "ip", "port", "shuffle", "torch_compile", "benchmark_filename"),
+    *("torch_compile_mode", "train_on_device"),
     "reproducibility",
 }
 

@@ -8,10 +8,11 @@ from logging import getLogger
 
 import torch
 from recbole.data import data_preparation
-from recbole.utils import init_seed, set_color
+from recbole.utils import ModelType, init_seed, set_color
 
 from recbole_bsarec.checkpoint import check_fits, check_same_data, plain_values, read_checkpoint, run_data_path
 from recbole_bsarec.config import Config
+from recbole_bsarec.data.device import check_padding, on_device
 from recbole_bsarec.data.protocol import check_protocol, create_dataset
 from recbole_bsarec.data.source import check_data_path, ensure_dataset
 from recbole_bsarec.errors import UsageError
@@ -30,6 +31,7 @@ def build_config(model=None, dataset=None, config_file_list=None, config_dict=No
     written."""
     config = Config(model, dataset, config_file_list, config_dict, cmd_args)
     check_protocol(config)
+    check_padding(config)
     check_data_path(os.path.join(config["data_path"], f"{config['dataset']}.inter"))
     check_run_dir(config)
     get_trainer(config["MODEL_TYPE"], config["model"])
@@ -41,11 +43,14 @@ def build_config(model=None, dataset=None, config_file_list=None, config_dict=No
 
 def prepare(config):
     """The dataset and RecBole's train, validation and test loaders for ``config``, seeded as RecBole's
-    run_recbole seeds them; the evaluation splits carry their users' histories (``eval_history_mask``)."""
+    run_recbole seeds them; the evaluation splits carry their users' histories (``eval_history_mask``). With
+    ``train_on_device``, the loaders gather their batches on the run's device."""
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
-    return dataset, train_data, valid_data, test_data
+    loaders = data_preparation(config, dataset)
+    if config["MODEL_TYPE"] == ModelType.SEQUENTIAL:
+        loaders = on_device(config, *loaders)
+    return dataset, *loaders
 
 
 def build_model(config, train_data):

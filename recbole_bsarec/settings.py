@@ -25,6 +25,7 @@ PATH_KEYS = {"data_path", "checkpoint_dir", "run_dir", "resume", "dataset_save_p
 LEARNERS = ("adam", "adamw", "sgd", "adagrad", "rmsprop", "sparse_adam")
 STATES = ("debug", "info", "warning", "error", "critical")
 ACTIVATIONS = ("gelu", "relu", "swish", "tanh", "sigmoid")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def integer(low, high=None):
@@ -135,6 +136,7 @@ RULES = {
     "eval_scores_per_batch": integer(1),
     "learner": one_of(LEARNERS),
     "stopping_rule": one_of(("recbole", "reference"), any_case=False),
+    "torch_compile_mode": one_of(COMPILE_MODES, any_case=False),
     "state": one_of(STATES),
     "hidden_act": one_of(ACTIVATIONS, any_case=False),
     **dict.fromkeys(PATH_KEYS, path),

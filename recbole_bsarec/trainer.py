@@ -1,5 +1,5 @@
 """This package's trainers: RecBole's, subclassed, with checkpoints that are atomic and load with weights_only,
-exact resume, the optional ``torch_compile`` of the loss, ``stopping_rule`` and, for sequential models,
+exact resume, the optional ``torch_compile`` of the training step, ``stopping_rule`` and, for sequential models,
 ``eval_history_mask``.
 ``registry.get_trainer`` picks the one named as the RecBole trainer a model uses."""
 
@@ -11,6 +11,8 @@ from recbole import trainer as recbole_trainer
 from recbole.evaluator import Evaluator
 from recbole.evaluator.base_metric import TopkMetric
 from recbole.utils import set_color
+from torch.nn.utils import clip_grad_norm_
+from tqdm import tqdm
 
 from recbole_bsarec.checkpoint import atomic_save, load_checkpoint, plain_config, plain_values
 from recbole_bsarec.data.history import mask_scores
@@ -145,31 +147,58 @@ def last_checkpoint_path(best_file):
     return os.path.join(os.path.dirname(best_file), LAST)
 
 
-class CompiledLossMixin:
-    """With ``torch_compile: True``, training steps run ``torch.compile(model.calculate_loss)`` (fewer, fused
-    kernels: on a GPU the small models here are launch-bound). If compiling fails, training goes on eagerly
-    after one warning. Evaluation stays eager. See docs/PERFORMANCE.md for when it pays."""
+class CompiledStepMixin:
+    """With ``torch_compile: True``, each training step (zero the gradients, the model's loss, backward, gradient
+    clipping, the optimizer's update) runs through ``torch.compile`` in ``torch_compile_mode``: with the default,
+    reduce-overhead, a GPU replays the step's graphs as CUDA graphs instead of launching hundreds of small kernels
+    from Python. The epoch's losses are summed on the device and read once, at its end (RecBole reads, and so
+    waits for, every step's). If compiling fails, training goes on with the eager step after one warning; mixed
+    precision and distributed runs keep RecBole's loop. See docs/PERFORMANCE.md for when it pays."""
 
     def __init__(self, config, model):
         super().__init__(config, model)
+        self._step, self._compiled = self._eager_step, False
         if config["torch_compile"]:
-            model.calculate_loss = self._compiled_or_eager(model, torch.compile(model.calculate_loss))
+            if self.enable_amp or self.enable_scaler or not config["single_spec"]:
+                self.logger.warning("torch_compile: mixed precision and distributed runs train with RecBole's loop")
+            else:
+                self._step = torch.compile(self._eager_step, mode=config["torch_compile_mode"])
+                self._compiled = True
 
-    def _compiled_or_eager(self, model, compiled):
-        """``compiled``, replaced by the model's own ``calculate_loss`` for good at its first failure."""
-        eager = type(model).calculate_loss.__get__(model)
+    def _eager_step(self, interaction):
+        """One step of RecBole's training loop (without its scaler): the loss's parts, detached."""
+        self.optimizer.zero_grad()
+        losses = self.model.calculate_loss(interaction)
+        parts = losses if isinstance(losses, tuple) else (losses,)
+        sum(parts).backward()
+        if self.clip_grad_norm:
+            clip_grad_norm_(self.model.parameters(), **self.clip_grad_norm)
+        self.optimizer.step()
+        return tuple(part.detach() for part in parts)
 
-        def calculate_loss(interaction):
-            if model.calculate_loss is eager:
-                return eager(interaction)
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
+        if not self._compiled or loss_func is not None:
+            return super()._train_epoch(train_data, epoch_idx, loss_func=loss_func, show_progress=show_progress)
+        self.model.train()
+        totals = None
+        for interaction in tqdm(train_data, ncols=100, desc=f"Train {epoch_idx:>5}", disable=not show_progress):
+            parts = self._compiled_or_eager(interaction.to(self.device))
+            parts = [part.to(torch.float64) for part in parts]
+            totals = parts if totals is None else [total + part for total, part in zip(totals, parts, strict=True)]
+        values = [total.item() for total in totals]
+        self._check_nan(torch.tensor(sum(values)))
+        return values[0] if len(values) == 1 else tuple(values)
+
+    def _compiled_or_eager(self, interaction):
+        """The compiled step (or the eager one), the compiled replaced by the eager one for good at its first
+        failure; the rest of the run trains with RecBole's loop."""
+        if self._compiled:
             try:
-                return compiled(interaction)
+                return self._step(interaction)
             except Exception as err:  # any compiler failure: fall back rather than stop training
                 self.logger.warning(f"torch_compile failed ({type(err).__name__}: {err}); training eagerly")
-                model.calculate_loss = eager
-                return eager(interaction)
-
-        return calculate_loss
+                self._step, self._compiled = self._eager_step, False
+        return self._step(interaction)
 
 
 class ExactEvaluator(Evaluator):
@@ -223,7 +252,7 @@ class ReferenceStoppingMixin:
         return (exact if exact < best else max(exact, math.nextafter(best, math.inf))), result
 
 
-class Trainer(SafeCheckpointMixin, ReferenceStoppingMixin, CompiledLossMixin, recbole_trainer.Trainer):
+class Trainer(SafeCheckpointMixin, ReferenceStoppingMixin, CompiledStepMixin, recbole_trainer.Trainer):
     """RecBole's trainer of sequential and general models. With ``eval_history_mask``, full-sort evaluation gives
     each user's history items (everything before the evaluated target, not only the window) score 0 as in the
     reference code (``zero``), excludes them (``exclude``), or keeps their scores as RecBole does (``none``)."""

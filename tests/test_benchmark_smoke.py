@@ -38,20 +38,29 @@ def test_speed_benchmark_prints_the_table_and_the_ratio(tmp_path, paper_folder):
     command = [sys.executable, str(ROOT / "benchmarks" / "speed.py"), "--max-users", "60", "--epochs", "1"]
     command += ["--shared", str(paper_folder)]
     # one thread: two would spin-wait for each other whenever other work holds a core of a 2-core machine
-    command += ["--warmup", "0", "--threads", "1", "--json", str(tmp_path / "speed.json")]
+    command += ["--warmup", "0", "--threads", "1", "--packing", "2", "--json", str(tmp_path / "speed.json")]
     command += [arg for item in TINY_OVERRIDES for arg in ("--config", item)]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("BSARec vs SASRec on LastFM (cpu): 60 users")
-    header = (
-        "| model | s/epoch (median) | samples/s | eval s | peak MiB | step GFLOP | step GFLOP/s | fraction of matmul |"
-    )
-    rows = lines[lines.index(header) + 2 :][:2]
-    assert [row.split("|")[1].strip() for row in rows] == ["BSARec", "SASRec"]
-    assert all(len(row.split("|")) == 10 for row in rows)
+    header = next(line for line in lines if line.startswith("| model | path |"))
+    rows = lines[lines.index(header) + 2 :][:4]
+    cells = [[cell.strip() for cell in row.split("|")[1:-1]] for row in rows]
+    assert [row[:2] for row in cells] == [
+        ["BSARec", "recbole"],
+        ["SASRec", "recbole"],
+        ["BSARec", "device"],
+        ["SASRec", "device"],
+    ]
+    assert all(len(row) == len(header.split("|")) - 2 for row in cells)
+    packed = next(line for line in lines if line.startswith("| runs at once"))
+    assert lines[lines.index(packed) + 2].split("|")[1:3] == [" 2 ", " 1 "]  # two runs at once, --threads each
     number = r"\d+\.\d\d"
-    assert re.fullmatch(f"ratio BSARec/SASRec: epoch {number}, eval {number}, peak memory {number}", lines[-1])
+    assert re.fullmatch(f"ratio device/recbole \\(BSARec\\): epoch {number}, step {number}", lines[-4])
+    assert re.fullmatch(
+        f"ratio BSARec/SASRec \\(device\\): epoch {number}, eval {number}, peak memory {number}", lines[-1]
+    )
     results = json.loads((tmp_path / "speed.json").read_text())["results"]
     for result in results:  # the --config overrides win over the benchmark's own settings, for both models
         assert (result["config"]["hidden_size"], result["config"]["MAX_ITEM_LIST_LENGTH"]) == (16, 10)

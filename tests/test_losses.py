@@ -17,9 +17,9 @@ PRESET = ["properties/protocol/paper.yaml", "properties/protocol/paper-losses.ya
 def test_sampled_bce_loss_by_hand():
     pos, neg = torch.tensor([0.0, 2.0]), torch.tensor([1.0, -1.0])
     sigmoid = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
-    expected = -(math.log(sigmoid(0)) + math.log(sigmoid(2))) / 2 - (
-        math.log(1 - sigmoid(1)) + math.log(1 - sigmoid(-1))
-    ) / 2
+    expected = (
+        -(math.log(sigmoid(0)) + math.log(sigmoid(2))) / 2 - (math.log(1 - sigmoid(1)) + math.log(1 - sigmoid(-1))) / 2
+    )
     assert SampledBCELoss()(pos, neg).item() == pytest.approx(expected, rel=1e-6)
 
 

@@ -32,7 +32,7 @@ def test_train_window_last_keeps_the_last_window_and_cuts_inputs_at_its_start(lo
     _, train, valid, test = prepare("BSARec", long_data, MAX_ITEM_LIST_LENGTH=WINDOW, train_window="last")
     assert samples_per_user(train).tolist() == [WINDOW - 1]  # the window's first item has no input: left out
     feat = train._dataset.inter_feat
-    sequences = test._dataset.history.sequences  # every user's whole sequence
+    sequences = test._dataset._sequences  # every user's whole sequence
     start = LENGTH - 2 - WINDOW
     for row in range(len(feat)):
         items = sequences[int(feat["user_id"][row])]
@@ -60,7 +60,7 @@ def test_history_items_are_masked_over_the_whole_history(long_data, mode, value)
         with torch.no_grad():
             interaction, scores, _, _ = trainer._full_sort_batch_eval(next(iter(data)))
         for row, user in enumerate(interaction["user_id"].tolist()):
-            history = set(test._dataset.history.sequences[user][:-offset].tolist())
+            history = set(test._dataset._sequences[user][:-offset].tolist())
             assert len(history) > WINDOW  # more than the input window: the whole history
             masked = set(torch.nonzero(scores[row] == value).flatten().tolist()) - {0}
             assert masked == history

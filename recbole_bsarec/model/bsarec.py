@@ -34,6 +34,7 @@ class BSARec(SequentialRecommender):
     """Beyond Self-Attention: alpha * (low-pass + beta * high-pass) + (1 - alpha) * self-attention."""
 
     LOSS_TYPES = LOSS_TYPES
+    ROW_WISE_CE = True  # under CE, the loss is a mean of one term per sample (``pad_last_batch`` may pad)
 
     fixed_config = {}
 

@@ -12,6 +12,8 @@ from recbole_bsarec.model.losses import SampledBCEMixin
 class Caser(SampledBCEMixin, RecBoleCaser):
     """RecBole's Caser with ``loss_type: BCE`` added (the reference code's Caser loss), its L2 terms kept."""
 
+    ROW_WISE_CE = True  # under CE, the loss is a mean of one term per sample plus L2 (``pad_last_batch`` may pad)
+
 
 class CaserLeftPad(Caser):
     """RecBole's Caser (same layers, yaml and loss) on left-padded windows; item id 0 is RecBole's padding, so a

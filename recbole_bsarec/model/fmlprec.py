@@ -52,6 +52,7 @@ class FMLPRec(SequentialRecommender):
     scores every item (CE over all items, or BPR with one sampled negative)."""
 
     LOSS_TYPES = LOSS_TYPES
+    ROW_WISE_CE = True  # under CE, the loss is a mean of one term per sample (``pad_last_batch`` may pad)
 
     def __init__(self, config, dataset):
         super().__init__(config, dataset)

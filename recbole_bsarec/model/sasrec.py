@@ -7,3 +7,5 @@ from recbole_bsarec.model.losses import SampledBCEMixin
 
 class SASRec(SampledBCEMixin, RecBoleSASRec):
     """RecBole's SASRec: same layers, yaml and initialisation; ``loss_type`` CE, BPR or BCE."""
+
+    ROW_WISE_CE = True  # under CE, the loss is a mean of one term per sample (``pad_last_batch`` may pad)
